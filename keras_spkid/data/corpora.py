@@ -1,0 +1,35 @@
+"""Where the bundled open corpora live, and how to open them by name.
+
+The real speech used for tests, training and benchmarks is read in place from a data
+root: ``$SPKID_DATA`` when set, else ``../shared/data`` next to the repository. Each
+corpus there is ``<root>/<name>/MANIFEST.tsv`` plus ``<speaker>/<utt>.flac``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from keras_spkid.data.catalogue import Catalogue, read_manifest
+from keras_spkid.errors import DataError
+
+CORPORA = ("wuw_corpus_ii", "librispeech_1utt", "fsdd")
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def data_root() -> Path:
+    """The data root: ``$SPKID_DATA`` if set, else ``<repo>/../shared/data``."""
+    env = os.environ.get("SPKID_DATA")
+    return Path(env) if env else _REPO.parent / "shared" / "data"
+
+
+def load_corpus(name: str, root=None) -> Catalogue:
+    """Catalogue of a corpus under the data root, e.g. ``load_corpus("wuw_corpus_ii")``."""
+    root = Path(root) if root is not None else data_root()
+    manifest = root / name / "MANIFEST.tsv"
+    if not manifest.is_file():
+        raise DataError(
+            f"{manifest}: corpus '{name}' not found; set SPKID_DATA to the folder that "
+            f"holds {', '.join(CORPORA)}"
+        )
+    return read_manifest(manifest)

@@ -1,0 +1,35 @@
+"""Shared pytest fixtures: the real-speech data root and small derived catalogues."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+
+from keras_spkid.data.corpora import data_root, load_corpus
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """Path of ``../shared/data`` (or ``$SPKID_DATA``); skips when it is absent."""
+    root = data_root()
+    if not (root / "wuw_corpus_ii" / "MANIFEST.tsv").is_file():
+        pytest.skip(f"real speech data not found at {root} (set SPKID_DATA to ../shared/data)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def voxceleb_meta(shared_data):
+    """Folder of the real VoxCeleb metadata files."""
+    meta = shared_data / "voxceleb_meta"
+    if not (meta / "veri_test.txt").is_file():
+        pytest.skip(f"VoxCeleb metadata not found at {meta}")
+    return meta
+
+
+@pytest.fixture(scope="session")
+def wuw(shared_data):
+    """Catalogue of WUW Corpus II (8 kHz telephone speech, 215 speakers)."""
+    return load_corpus("wuw_corpus_ii", shared_data)
