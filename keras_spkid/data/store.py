@@ -1,0 +1,164 @@
+"""In-memory utterance store: every clip's frames in one array, indexed by speaker.
+
+Samplers (:mod:`keras_spkid.data.episodes`) crop and gather from this store entirely
+inside the TensorFlow graph, so serving an episode involves no Python. The store holds
+either cached log-mel features (``[total_frames, n_mels]``, from a
+:class:`~keras_spkid.data.feature_cache.FeatureCache`) or raw 16 kHz waveforms
+(``[total_samples]``, decoded on load, for small data with the front end on the fly).
+
+Long single recordings (``librispeech_1utt`` has one 5-35 s clip per speaker) can be
+cut into fixed-length segments so that each segment serves as one support or query item;
+segments keep their recording id, so evaluation can keep them apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from keras_spkid.audio.io import SAMPLE_RATE, load_audio
+from keras_spkid.data.catalogue import Catalogue
+from keras_spkid.errors import DataError, SpkidError
+
+logger = logging.getLogger(__name__)
+
+FRAMES_PER_SECOND = 100
+"""Feature frames per second (10 ms hop), the unit of every crop length."""
+
+
+@dataclasses.dataclass
+class UtteranceStore:
+    """Concatenated clips with their offsets, lengths and speaker labels.
+
+    Attributes:
+        data: ``[total, n_mels]`` features or ``[total]`` waveform samples.
+        offsets: ``[n_items]`` int64 start of each item in ``data``.
+        lengths: ``[n_items]`` int64 length of each item (frames or samples).
+        labels: ``[n_items]`` int32 speaker label (index into ``speakers``).
+        speakers: sorted speaker ids.
+        paths: ``[n_items]`` source file of each item (relative to the catalogue root).
+        recordings: ``[n_items]`` recording id of each item.
+        kind: ``"features"`` or ``"waveform"``.
+        hop_length: samples per frame for waveforms (to turn frames into samples).
+    """
+
+    data: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    labels: np.ndarray
+    speakers: list[str]
+    paths: list[str]
+    recordings: list[str]
+    kind: str = "features"
+    hop_length: int = 160
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @property
+    def num_speakers(self) -> int:
+        return len(self.speakers)
+
+    def units(self, frames: int) -> int:
+        """Store units (frames, or samples) giving ``frames`` feature frames."""
+        if self.kind == "features":
+            return frames
+        return (frames - 1) * self.hop_length
+
+    def items_per_speaker(self) -> np.ndarray:
+        """``[num_speakers]`` number of items of each speaker."""
+        return np.bincount(self.labels, minlength=self.num_speakers)
+
+    def item(self, index: int) -> np.ndarray:
+        """The frames (or samples) of item ``index``."""
+        start = self.offsets[index]
+        return self.data[start : start + self.lengths[index]]
+
+    @classmethod
+    def from_arrays(
+        cls,
+        catalogue: Catalogue,
+        arrays: dict[str, np.ndarray],
+        kind: str = "features",
+        segment_frames: int | None = None,
+        hop_length: int = 160,
+    ) -> "UtteranceStore":
+        """Build from ``{relative path: array}`` for the utterances of ``catalogue``.
+
+        Utterances missing from ``arrays`` (they failed to decode) are skipped. With
+        ``segment_frames``, each clip is cut into non-overlapping segments of that many
+        frames (a final shorter remainder is dropped unless it is the only segment).
+        """
+        speakers = catalogue.speakers
+        label_of = {s: i for i, s in enumerate(speakers)}
+        chunks, lengths, labels, paths, recordings = [], [], [], [], []
+        unit = 1 if kind == "features" else hop_length
+        for utt in catalogue:
+            array = arrays.get(utt.path)
+            if array is None:
+                continue
+            pieces = [array]
+            if segment_frames:
+                size = segment_frames * unit
+                count = max(1, len(array) // size)
+                pieces = [array[i * size : (i + 1) * size] for i in range(count)]
+            for piece in pieces:
+                chunks.append(piece)
+                lengths.append(len(piece))
+                labels.append(label_of[utt.speaker])
+                paths.append(utt.path)
+                recordings.append(utt.recording)
+        if not chunks:
+            raise DataError(f"{catalogue.root}: no usable utterances to build a store from")
+        lengths = np.asarray(lengths, np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        present = sorted(set(labels))
+        if len(present) != len(speakers):
+            # Relabel so that labels stay contiguous over the speakers actually present.
+            remap = {old: new for new, old in enumerate(present)}
+            labels = [remap[label] for label in labels]
+            speakers = [speakers[old] for old in present]
+        return cls(
+            data=np.concatenate(chunks, axis=0),
+            offsets=offsets,
+            lengths=lengths,
+            labels=np.asarray(labels, np.int32),
+            speakers=speakers,
+            paths=paths,
+            recordings=recordings,
+            kind=kind,
+            hop_length=hop_length,
+        )
+
+    @classmethod
+    def from_cache(cls, cache, catalogue: Catalogue, segment_frames: int | None = None):
+        """Store of cached features (see :class:`FeatureCache`) for ``catalogue``."""
+        return cls.from_arrays(catalogue, cache.load(), "features", segment_frames)
+
+    @classmethod
+    def from_audio(
+        cls,
+        catalogue: Catalogue,
+        min_seconds: float = 0.2,
+        segment_frames: int | None = None,
+        hop_length: int = 160,
+        num_workers: int = 4,
+    ) -> "UtteranceStore":
+        """Store of raw 16 kHz waveforms, decoded now (for small data sets).
+
+        Files that cannot be used are logged and skipped, like in the feature cache.
+        """
+
+        def decode(utt):
+            try:
+                return utt.path, load_audio(catalogue.abspath(utt), SAMPLE_RATE, min_seconds)
+            except SpkidError as error:
+                logger.warning("skipped %s", error)
+                return utt.path, None
+
+        with ThreadPoolExecutor(num_workers) as pool:
+            arrays = {p: a for p, a in pool.map(decode, catalogue) if a is not None}
+        return cls.from_arrays(catalogue, arrays, "waveform", segment_frames, hop_length)
