@@ -153,11 +153,9 @@ class LogMel(keras.layers.Layer):
         self.normalize = normalize
         self.center = center
         self.pad_mode = pad_mode
-        self._filters = tf.constant(
-            mel_filterbank(
-                sample_rate, n_fft, n_mels, fmin, fmax, mel_scale == "htk", mel_norm
-            ).T
-        )  # [1 + n_fft // 2, n_mels]
+        self._filters = np.ascontiguousarray(
+            mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, mel_scale == "htk", mel_norm).T
+        )  # [1 + n_fft // 2, n_mels], a constant of the graph
 
     def num_frames(self, num_samples: int) -> int:
         """Frames produced for a waveform of ``num_samples`` samples."""
@@ -182,7 +180,7 @@ class LogMel(keras.layers.Layer):
             window_fn=window_fn,
         )
         power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
-        features = tf.math.log(tf.tensordot(power, self._filters, axes=1) + self.log_offset)
+        features = tf.math.log(tf.tensordot(power, tf.constant(self._filters), axes=1) + self.log_offset)
         if self.normalize is not None:
             mean = tf.reduce_mean(features, axis=1, keepdims=True)
             features = features - mean
