@@ -165,12 +165,3 @@ def _decode_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
     if x.size:
         x = x - x.mean(dtype=np.float64).astype(np.float32)
     return np.clip(x, -1.0, 1.0)
-
-
-def audio_seconds(path) -> float:
-    """Duration of a file from its header (soundfile) without decoding it."""
-    try:
-        info = soundfile.info(str(path))
-    except (soundfile.LibsndfileError, RuntimeError) as error:
-        raise AudioError(path, f"cannot read audio header ({error})") from None
-    return info.frames / info.samplerate

@@ -181,18 +181,26 @@ def cmd_features(args) -> int:
 def cmd_episodes(args) -> int:
     import time
 
-    from keras_spkid.data.episodes import EpisodeSpec, episode_dataset
+    from keras_spkid.data.episodes import (
+        EpisodeSpec,
+        eligible_speakers,
+        episode_dataset,
+        episode_purpose,
+    )
     from keras_spkid.data.store import UtteranceStore
 
     catalogue = catalogue_from_args(args)
+    query = (args.query_frames[0] if len(args.query_frames) == 1
+             else tuple(args.query_frames[:2]))  # fmt: skip
+    spec = EpisodeSpec(args.num_way, args.num_support, args.num_query, args.support_frames, query)
+    if not args.segment_frames:  # fail before computing features if it cannot work
+        counts = [len(utts) for utts in catalogue.by_speaker().values()]
+        eligible_speakers(counts, spec.clips_per_speaker, spec.n_way, episode_purpose(spec))
     cache = cache_from_args(args)
     if not cache.is_complete:
         print(f"computing the feature cache first ({cache.directory})")
         cache.build(catalogue, progress=not args.quiet)
     store = UtteranceStore.from_cache(cache, catalogue, segment_frames=args.segment_frames)
-    query = (args.query_frames[0] if len(args.query_frames) == 1
-             else tuple(args.query_frames[:2]))  # fmt: skip
-    spec = EpisodeSpec(args.num_way, args.num_support, args.num_query, args.support_frames, query)
     dataset = episode_dataset(store, spec, args.batch_size, args.seed, args.count)
     start, count = time.perf_counter(), 0
     for batch in dataset:

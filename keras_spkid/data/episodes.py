@@ -24,7 +24,7 @@ import logging
 import numpy as np
 import tensorflow as tf
 
-from keras_spkid.data.store import FRAMES_PER_SECOND, UtteranceStore
+from keras_spkid.data.store import UtteranceStore
 from keras_spkid.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -72,9 +72,32 @@ class EpisodeSpec:
         return self.k_shot + self.q_query
 
 
-def seconds_to_frames(seconds: float) -> int:
-    """Crop length in feature frames for a duration in seconds."""
-    return int(round(seconds * FRAMES_PER_SECOND))
+def eligible_speakers(
+    counts: np.ndarray, per_speaker: int, min_speakers: int, purpose: str
+) -> np.ndarray:
+    """Indices of speakers with at least ``per_speaker`` clips; raise if too few.
+
+    Logs how many speakers are left out. Callers can run this on catalogue counts to
+    fail before any feature is computed.
+
+    Raises:
+        DataError: fewer than ``min_speakers`` speakers are eligible.
+    """
+    counts = np.asarray(counts)
+    eligible = np.flatnonzero(counts >= per_speaker)
+    left_out = len(counts) - len(eligible)
+    if left_out:
+        logger.warning(
+            "left out %d of %d speakers with fewer than %d clips (%s)",
+            left_out, len(counts), per_speaker, purpose,
+        )
+    if len(eligible) < min_speakers:
+        raise DataError(
+            f"{purpose} need {min_speakers} speakers with at least {per_speaker} clips "
+            f"each, but only {len(eligible)} of {len(counts)} have that many; "
+            "use fewer ways/shots/queries or more data"
+        )
+    return eligible
 
 
 class GroupSampler:
@@ -91,19 +114,7 @@ class GroupSampler:
 
     def __init__(self, store: UtteranceStore, per_speaker: int, min_speakers: int, purpose: str):
         counts = store.items_per_speaker()
-        eligible = np.flatnonzero(counts >= per_speaker)
-        left_out = store.num_speakers - len(eligible)
-        if left_out:
-            logger.warning(
-                "left out %d of %d speakers with fewer than %d clips (%s)",
-                left_out, store.num_speakers, per_speaker, purpose,
-            )
-        if len(eligible) < min_speakers:
-            raise DataError(
-                f"{purpose} need {min_speakers} speakers with at least {per_speaker} clips "
-                f"each, but only {len(eligible)} of {store.num_speakers} have that many; "
-                "use fewer ways/shots/queries or more data"
-            )
+        eligible = eligible_speakers(counts, per_speaker, min_speakers, purpose)
         self.store = store
         self.per_speaker = per_speaker
         self.eligible = eligible
@@ -185,6 +196,10 @@ def _check_frontend(store, frontend):
         raise DataError("a waveform store needs a frontend (e.g. LogMel) to make features")
 
 
+def episode_purpose(spec: EpisodeSpec) -> str:
+    return f"{spec.n_way}-way {spec.k_shot}-shot {spec.q_query}-query episodes"
+
+
 def episode_dataset(
     store: UtteranceStore,
     spec: EpisodeSpec,
@@ -204,7 +219,9 @@ def episode_dataset(
     * ``support_labels`` ``[N*K]`` / ``query_labels`` ``[N*Q]``: int32 episode labels
       ``0..N-1`` in the order the speakers were drawn;
     * ``support_speakers`` / ``query_speakers``: int32 global speaker labels (index in
-      ``store.speakers``), for global classification losses.
+      ``store.speakers``), for global classification losses;
+    * ``support_items`` / ``query_items``: int64 store indices of the cropped clips
+      (which file each crop came from: ``store.paths[item]``).
 
     Support and query clips of a speaker are distinct clips (drawn without
     replacement), so no query is a crop of a support clip.
@@ -218,24 +235,23 @@ def episode_dataset(
         frontend: required when the store holds waveforms.
     """
     _check_frontend(store, frontend)
-    purpose = f"{spec.n_way}-way {spec.k_shot}-shot {spec.q_query}-query episodes"
-    sampler = GroupSampler(store, spec.clips_per_speaker, spec.n_way, purpose)
+    sampler = GroupSampler(store, spec.clips_per_speaker, spec.n_way, episode_purpose(spec))
     n, k, q = spec.n_way, spec.k_shot, spec.q_query
     low, high = spec.query_range
     group = episodes_per_batch or 1
 
     def make_episode(index):
         items, speakers = sampler.choose(_seed(seed, index, 0), n)
+        support_items = tf.reshape(items[:, :k], [-1])
+        query_items = tf.reshape(items[:, k:], [-1])
         # One query length per batch of episodes, so that episodes can be stacked.
         query_frames = tf.random.stateless_uniform(
             [], _seed(seed, index // group, 1), minval=low, maxval=high + 1, dtype=tf.int64
         )
         support = sampler.features(
-            tf.reshape(items[:, :k], [-1]), spec.support_frames, _seed(seed, index, 2), frontend
+            support_items, spec.support_frames, _seed(seed, index, 2), frontend
         )
-        query = sampler.features(
-            tf.reshape(items[:, k:], [-1]), query_frames, _seed(seed, index, 3), frontend
-        )
+        query = sampler.features(query_items, query_frames, _seed(seed, index, 3), frontend)
         episode_labels = tf.range(n, dtype=tf.int32)
         return {
             "support": support,
@@ -244,6 +260,8 @@ def episode_dataset(
             "query_labels": tf.repeat(episode_labels, q),
             "support_speakers": tf.repeat(speakers, k),
             "query_speakers": tf.repeat(speakers, q),
+            "support_items": support_items,
+            "query_items": query_items,
         }
 
     dataset = _indices(num_episodes).map(

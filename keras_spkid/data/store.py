@@ -25,10 +25,6 @@ from keras_spkid.errors import DataError, SpkidError
 
 logger = logging.getLogger(__name__)
 
-FRAMES_PER_SECOND = 100
-"""Feature frames per second (10 ms hop), the unit of every crop length."""
-
-
 @dataclasses.dataclass
 class UtteranceStore:
     """Concatenated clips with their offsets, lengths and speaker labels.
