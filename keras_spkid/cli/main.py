@@ -195,7 +195,8 @@ def cmd_episodes(args) -> int:
     spec = EpisodeSpec(args.num_way, args.num_support, args.num_query, args.support_frames, query)
     if not args.segment_frames:  # fail before computing features if it cannot work
         counts = [len(utts) for utts in catalogue.by_speaker().values()]
-        eligible_speakers(counts, spec.clips_per_speaker, spec.n_way, episode_purpose(spec))
+        eligible_speakers(counts, spec.clips_per_speaker, spec.n_way, episode_purpose(spec),
+                          log=False)
     cache = cache_from_args(args)
     if not cache.is_complete:
         print(f"computing the feature cache first ({cache.directory})")

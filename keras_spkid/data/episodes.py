@@ -73,12 +73,12 @@ class EpisodeSpec:
 
 
 def eligible_speakers(
-    counts: np.ndarray, per_speaker: int, min_speakers: int, purpose: str
+    counts: np.ndarray, per_speaker: int, min_speakers: int, purpose: str, log: bool = True
 ) -> np.ndarray:
     """Indices of speakers with at least ``per_speaker`` clips; raise if too few.
 
-    Logs how many speakers are left out. Callers can run this on catalogue counts to
-    fail before any feature is computed.
+    Logs how many speakers are left out (unless ``log=False``). Callers can run this
+    on catalogue counts to fail before any feature is computed.
 
     Raises:
         DataError: fewer than ``min_speakers`` speakers are eligible.
@@ -86,7 +86,7 @@ def eligible_speakers(
     counts = np.asarray(counts)
     eligible = np.flatnonzero(counts >= per_speaker)
     left_out = len(counts) - len(eligible)
-    if left_out:
+    if left_out and log:
         logger.warning(
             "left out %d of %d speakers with fewer than %d clips (%s)",
             left_out, len(counts), per_speaker, purpose,
