@@ -187,8 +187,11 @@ def _seed(seed: int, index, stream: int):
     return tf.stack([tf.constant(seed, tf.int64) * 1000 + stream, tf.cast(index, tf.int64)])
 
 
-def _indices(num_elements):
-    return tf.data.Dataset.range(num_elements if num_elements else 2**62)
+def _indices(num_elements, start):
+    """Element indices ``start, start+1, ...`` (``num_elements`` of them, or endless)."""
+    if start < 0:
+        raise DataError(f"start must be >= 0, got {start}")
+    return tf.data.Dataset.range(start, start + num_elements if num_elements else 2**62)
 
 
 def _check_frontend(store, frontend):
@@ -207,6 +210,7 @@ def episode_dataset(
     seed: int = 0,
     num_episodes: int | None = None,
     frontend=None,
+    start: int = 0,
 ) -> tf.data.Dataset:
     """N-way K-shot Q-query episodes as a ``tf.data.Dataset``.
 
@@ -233,6 +237,8 @@ def episode_dataset(
         seed: episodes are a pure function of ``(seed, index)``.
         num_episodes: length of the dataset (``None``: endless).
         frontend: required when the store holds waveforms.
+        start: index of the first element (a batch index when batching), so a resumed
+            training run continues the same stream.
     """
     _check_frontend(store, frontend)
     sampler = GroupSampler(store, spec.clips_per_speaker, spec.n_way, episode_purpose(spec))
@@ -264,7 +270,12 @@ def episode_dataset(
             "query_items": query_items,
         }
 
-    dataset = _indices(num_episodes).map(
+    if episodes_per_batch:
+        # Element i of the batched stream is episodes [i*B, (i+1)*B).
+        first, count = start * episodes_per_batch, num_episodes
+    else:
+        first, count = start, num_episodes
+    dataset = _indices(count, first).map(
         make_episode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     if episodes_per_batch:
@@ -280,6 +291,7 @@ def speaker_batch_dataset(
     seed: int = 0,
     num_batches: int | None = None,
     frontend=None,
+    start: int = 0,
 ) -> tf.data.Dataset:
     """Speaker-grouped classification batches (voxceleb_trainer's nPerSpeaker sampler).
 
@@ -290,7 +302,8 @@ def speaker_batch_dataset(
     * ``labels``: int32 global speaker labels (index in ``store.speakers``).
 
     No speaker appears twice in a batch, which softmax-type losses tolerate and
-    angular-prototypical / GE2E losses (``clips_per_speaker >= 2``) require.
+    angular-prototypical / GE2E losses (``clips_per_speaker >= 2``) require. Batch
+    ``i`` is a pure function of ``(seed, i)``; ``start`` skips to batch ``start``.
     """
     _check_frontend(store, frontend)
     purpose = f"batches of {speakers_per_batch} speakers x {clips_per_speaker} clips"
@@ -304,7 +317,7 @@ def speaker_batch_dataset(
         return features, tf.repeat(speakers, clips_per_speaker)
 
     return (
-        _indices(num_batches)
+        _indices(num_batches, start)
         .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )

@@ -158,3 +158,33 @@ class UtteranceStore:
         with ThreadPoolExecutor(num_workers) as pool:
             arrays = {p: a for p, a in pool.map(decode, catalogue) if a is not None}
         return cls.from_arrays(catalogue, arrays, "waveform", segment_frames, hop_length)
+
+    @classmethod
+    def concatenate(cls, stores: list["UtteranceStore"], names: list[str]) -> "UtteranceStore":
+        """One store from several (e.g. several corpora), speakers kept apart.
+
+        Speaker ids become ``<name>/<speaker>`` and paths ``<name>/<path>``, so two
+        corpora that reuse an id never merge speakers.
+        """
+        if not stores or len(stores) != len(names):
+            raise DataError("concatenate needs one name per store")
+        kinds = {s.kind for s in stores}
+        if len(kinds) != 1 or len({s.data.shape[1:] for s in stores}) != 1:
+            raise DataError("cannot concatenate stores of different kinds or feature sizes")
+        offsets, labels, start, first_label = [], [], 0, 0
+        for store in stores:
+            offsets.append(store.offsets + start)
+            labels.append(store.labels + first_label)
+            start += len(store.data)
+            first_label += store.num_speakers
+        return cls(
+            data=np.concatenate([s.data for s in stores], axis=0),
+            offsets=np.concatenate(offsets),
+            lengths=np.concatenate([s.lengths for s in stores]),
+            labels=np.concatenate(labels).astype(np.int32),
+            speakers=[f"{n}/{spk}" for s, n in zip(stores, names) for spk in s.speakers],
+            paths=[f"{n}/{p}" for s, n in zip(stores, names) for p in s.paths],
+            recordings=[f"{n}/{r}" for s, n in zip(stores, names) for r in s.recordings],
+            kind=stores[0].kind,
+            hop_length=stores[0].hop_length,
+        )

@@ -149,3 +149,17 @@ def test_segments_of_long_single_clips(shared_data):
     assert (per_speaker >= 2).all()  # one 5-35 s clip becomes several 2 s segments
     assert set(store.recordings) == {u.recording for u in subset}
     assert all(n == 200 * store.hop_length for n in store.lengths)  # 2 s of samples
+
+
+def test_start_continues_the_same_stream(store):
+    spec = EpisodeSpec(3, 2, 2, 40, (20, 40))
+    full = _episodes(store, spec, count=12, seed=5, episodes_per_batch=3)
+    resumed = list(episode_dataset(store, spec, episodes_per_batch=3, seed=5, start=2,
+                                   num_episodes=6))
+    assert len(full) == 4 and len(resumed) == 2
+    for x, y in zip(full[2:], resumed):
+        for key in x:
+            np.testing.assert_array_equal(x[key], y[key].numpy())
+    batches = list(speaker_batch_dataset(store, 4, 2, 16, seed=1, num_batches=5))
+    later = list(speaker_batch_dataset(store, 4, 2, 16, seed=1, num_batches=2, start=3))
+    np.testing.assert_array_equal(batches[3][0], later[0][0])
