@@ -3,6 +3,8 @@
 ``spkid catalogue``  summarise a corpus (and write a manifest, with optional splits)
 ``spkid features``   compute the log-mel feature cache (parallel, resumable)
 ``spkid episodes``   draw few-shot episodes from the cache and report their rate
+``spkid train-protonet | train-mae | train-classifier``  the training commands
+(the same as ``train_protonet.py``, ``train_mae.py``, ``train_classifier.py``)
 
 Bad input ends with one line on stderr (``error: <file>: <what> (<what to do>)``) and
 exit status 2; nothing already written is lost.
@@ -253,10 +255,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_episodes)
+
+    for command in TRAIN_COMMANDS:  # listed in the help; dispatched in main()
+        sub.add_parser(command, help=f"see spkid {command} --help")
     return parser
 
 
+TRAIN_COMMANDS = {"train-protonet": "protonet_main", "train-mae": "mae_main",
+                  "train-classifier": "classifier_main"}
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in TRAIN_COMMANDS:
+        from keras_spkid.cli import train
+
+        return getattr(train, TRAIN_COMMANDS[argv[0]])(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -1,0 +1,141 @@
+"""Speaker-classification and metric-learning training (voxceleb_trainer's losses; the
+self-attention CNN of "Deep CNNs With Self-Attention for Speaker Identification").
+
+Each step draws a speaker-grouped batch (``speakers_per_batch`` speakers x
+``clips_per_speaker`` crops, no speaker twice), embeds it and applies a loss head:
+``softmax``, ``amsoftmax``, ``aamsoftmax`` (classification over the training speakers)
+or ``angleproto``, ``ge2e``, ``triplet`` (metric learning inside the batch). The
+encoder is what is kept: validation measures few-shot accuracy of its embeddings on
+speakers never seen in training, and the best encoder is exported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from keras_spkid.audio.frontend import LogMel, SpecAugment
+from keras_spkid.data.episodes import EpisodeSpec, speaker_batch_dataset
+from keras_spkid.errors import SpkidError
+from keras_spkid.losses import get_loss_head
+from keras_spkid.models import build_encoder
+from keras_spkid.training.data import corpus_store
+from keras_spkid.training.protonet import evaluate_encoder
+from keras_spkid.training.runtime import setup_runtime
+from keras_spkid.training.trainer import Trainer, TrainingTask, save_json
+
+LOSSES = ("softmax", "amsoftmax", "aamsoftmax", "angleproto", "ge2e", "triplet")
+
+
+@dataclasses.dataclass
+class ClassifierConfig:
+    """Every setting of a classifier / metric-learning run (saved as ``config.json``)."""
+
+    encoder: str = "sacnn"
+    loss: str = "softmax"
+    embedding_dim: int | None = None
+    margin: float | None = None
+    scale: float | None = None
+    speakers_per_batch: int = 32
+    clips_per_speaker: int = 1
+    frames: int = 200
+    learning_rate: float = 1e-3
+    num_train_iterations: int = 2000
+    test_interval: int = 100
+    print_interval: int = 10
+    val_way: int = 5
+    val_shot: int = 5
+    val_tasks: int = 200
+    spec_augment: bool = False
+    log_dir: str = "runs/classifier"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    strategy: str = "default"
+    seed: int = 0
+    train_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
+    val_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
+    train_split: str = "train"
+    val_split: str = "dev"
+    segment_frames: int | None = None
+    cache: str = "cache"
+    n_mels: int = 64
+
+    def validate(self) -> None:
+        problems = []
+        if self.loss not in LOSSES:
+            problems.append(f"--loss must be one of {', '.join(LOSSES)} (got {self.loss!r})")
+        if self.loss in ("angleproto", "ge2e", "triplet") and self.clips_per_speaker < 2:
+            problems.append(f"--loss {self.loss} needs --clips_per_speaker >= 2")
+        if self.loss == "triplet" and self.clips_per_speaker != 2:
+            problems.append("--loss triplet uses --clips_per_speaker 2 (anchor, positive)")
+        for name in ("speakers_per_batch", "clips_per_speaker", "frames", "num_train_iterations",
+                     "test_interval", "print_interval", "val_way", "val_shot", "val_tasks"):
+            if getattr(self, name) < 1:
+                problems.append(f"--{name} must be >= 1 (got {getattr(self, name)})")
+        if self.learning_rate <= 0:
+            problems.append(f"--learning_rate must be > 0 (got {self.learning_rate})")
+        if problems:
+            raise SpkidError("; ".join(problems))
+
+
+class ClassifierTask(TrainingTask):
+    """Encoder + loss head on speaker-grouped batches ``(features, labels)``."""
+
+    def __init__(self, encoder, head, spec_augment=False, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.head = head
+        self.head.build((None, encoder.output_shape[-1]))
+        self.augment = SpecAugment(seed=seed) if spec_augment else None
+
+    def compute_loss_and_metrics(self, batch, training):
+        features, labels = batch
+        if self.augment is not None:
+            features = self.augment(features, training=training)
+        embeddings = tf.cast(self.encoder(features, training=training), tf.float32)
+        loss, accuracy = self.head(embeddings, labels, training=training)
+        return loss, {"accuracy": accuracy}
+
+    def export_model(self):
+        return self.encoder
+
+
+def train_classifier(config: ClassifierConfig, verbose: bool = True) -> dict:
+    """Train (or resume) as ``config`` says; returns the run summary."""
+    config.validate()
+    runtime = setup_runtime(config.seed, config.mixed_precision, config.strategy)
+    frontend = LogMel(n_mels=config.n_mels)
+    train = corpus_store(list(config.train_corpora), config.train_split, config.cache,
+                         frontend, config.segment_frames, verbose)
+    val = corpus_store(list(config.val_corpora), config.val_split, config.cache, frontend,
+                       config.segment_frames, verbose)
+
+    def batches(start):
+        return speaker_batch_dataset(train, config.speakers_per_batch, config.clips_per_speaker,
+                                     config.frames, config.seed, start=start)
+
+    batches(0)  # impossible batch settings fail here, before any work
+    val_spec = EpisodeSpec(config.val_way, config.val_shot, 5, config.frames, config.frames)
+    log_dir = Path(config.log_dir)
+    save_json(log_dir / "config.json", dataclasses.asdict(config))
+    head_options = {k: v for k, v in (("margin", config.margin), ("scale", config.scale))
+                    if v is not None}
+    with runtime.strategy.scope():
+        encoder = build_encoder(config.encoder, n_mels=config.n_mels,
+                                embedding_dim=config.embedding_dim)
+        head = get_loss_head(config.loss, train.num_speakers, config.clips_per_speaker,
+                             **head_options)
+        task = ClassifierTask(encoder, head, config.spec_augment, config.seed)
+        optimizer = keras.optimizers.Adam(config.learning_rate)
+    trainer = Trainer(task, optimizer, runtime, log_dir, config.jit_compile,
+                      config.print_interval, config.test_interval, verbose=verbose)
+
+    def validate():
+        result = evaluate_encoder(encoder, val, val_spec, config.val_tasks, config.seed + 1,
+                                  "cosine")
+        return {"val_accuracy": result.mean, "val_ci95": result.ci95}
+
+    return trainer.fit(batches, config.num_train_iterations, validate)

@@ -1,0 +1,260 @@
+"""Prototypical network training (Snell et al.; CS330; meta-SR with global classification).
+
+Each step embeds a batch of N-way K-shot Q-query episodes, averages each speaker's
+support embeddings into a prototype and classifies the queries by their distance to
+the prototypes (squared Euclidean as in Snell et al., Euclidean as in CS330, or scaled
+cosine). With ``gc_weight > 0`` a global classifier over all training speakers
+(meta-SR) adds ``gc_weight * CE(emb · normalize(W)ᵀ, speaker)`` on every support and
+query embedding. Queries may be shorter than supports and vary in length from batch to
+batch (meta-SR: 2 s supports, 1-2 s queries).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from keras_spkid.audio.frontend import LogMel, SpecAugment
+from keras_spkid.data.episodes import EpisodeSpec, episode_dataset
+from keras_spkid.errors import SpkidError
+from keras_spkid.evaluation.fewshot import episode_accuracies, mean_ci95
+from keras_spkid.losses.prototypical import GlobalClassifier, prototypical_loss
+from keras_spkid.models import build_encoder
+from keras_spkid.training.data import corpus_store
+from keras_spkid.training.runtime import setup_runtime
+from keras_spkid.training.trainer import Trainer, TrainingTask, save_json
+
+logger = logging.getLogger(__name__)
+
+DISTANCES = {"proto": "squared_euclidean", "proto_euclidean": "euclidean",
+             "proto_cosine": "cosine"}
+
+
+@dataclasses.dataclass
+class ProtonetConfig:
+    """Every setting of a protonet run; saved as ``config.json`` next to checkpoints."""
+
+    num_way: int = 5
+    num_support: int = 5
+    num_query: int = 15
+    learning_rate: float = 1e-3
+    batch_size: int = 4
+    num_train_iterations: int = 5000
+    test_interval: int = 50
+    print_interval: int = 10
+    test_tasks: int = 1000
+    val_tasks: int = 200
+    log_dir: str = "runs/protonet"
+    encoder: str = "conv6"
+    embedding_dim: int | None = None
+    loss: str = "proto"
+    variable_query: bool = False
+    support_frames: int = 200
+    query_frames: int = 200
+    min_query_frames: int = 100
+    gc_weight: float = 0.0
+    spec_augment: bool = False
+    init_from: str | None = None
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    strategy: str = "default"
+    seed: int = 0
+    train_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
+    val_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
+    test_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
+    train_split: str = "train"
+    val_split: str = "dev"
+    test_split: str = "test"
+    segment_frames: int | None = None
+    cache: str = "cache"
+    n_mels: int = 64
+
+    def validate(self) -> None:
+        """Raise a clear error for impossible settings, before any work starts."""
+        problems = []
+        for name in ("num_way", "num_support", "batch_size", "num_train_iterations",
+                     "test_interval", "print_interval", "test_tasks", "val_tasks"):
+            if getattr(self, name) < 1:
+                problems.append(f"--{name} must be >= 1 (got {getattr(self, name)})")
+        if self.num_query < 1:
+            problems.append(f"--num_query must be >= 1 (got {self.num_query})")
+        if self.loss not in DISTANCES:
+            problems.append(f"--loss must be one of {', '.join(DISTANCES)} (got {self.loss!r})")
+        if self.learning_rate <= 0:
+            problems.append(f"--learning_rate must be > 0 (got {self.learning_rate})")
+        if self.gc_weight < 0:
+            problems.append(f"--gc_weight must be >= 0 (got {self.gc_weight})")
+        if self.variable_query and not 1 <= self.min_query_frames <= self.query_frames:
+            problems.append("--min_query_frames must be between 1 and --query_frames")
+        if self.init_from and not Path(self.init_from).is_file():
+            problems.append(f"--init_from {self.init_from}: file not found")
+        if problems:
+            raise SpkidError("; ".join(problems))
+
+    @property
+    def spec(self) -> EpisodeSpec:
+        query = (self.min_query_frames, self.query_frames) if self.variable_query else self.query_frames
+        return EpisodeSpec(self.num_way, self.num_support, self.num_query,
+                           self.support_frames, query)
+
+
+class ProtoNetTask(TrainingTask):
+    """Encoder + (optional) global classifier trained on batches of episodes.
+
+    Args:
+        encoder: ``[B, T, n_mels] -> [B, D]`` model.
+        n_way, k_shot: episode shape.
+        distance: ``"squared_euclidean"``, ``"euclidean"`` or ``"cosine"`` (with a
+            learnable scale, initialised to 10).
+        num_speakers: training speakers, for the global classifier.
+        gc_weight: weight of the global classification loss (0: off).
+        spec_augment: mask time/frequency bands of the training crops.
+    """
+
+    def __init__(self, encoder, n_way, k_shot, distance="squared_euclidean", num_speakers=0,
+                 gc_weight=0.0, spec_augment=False, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.n_way, self.k_shot = n_way, k_shot
+        self.distance = distance
+        self.gc_weight = gc_weight
+        dim = encoder.output_shape[-1]
+        self.scale = (self.add_weight(shape=(), initializer=keras.initializers.Constant(10.0),
+                                      name="cosine_scale")
+                      if distance == "cosine" else None)
+        self.classifier = None
+        if gc_weight > 0:
+            self.classifier = GlobalClassifier(num_speakers)
+            self.classifier.build((None, dim))
+        self.augment = SpecAugment(seed=seed) if spec_augment else None
+
+    def _embed(self, features, training):
+        if self.augment is not None:
+            features = self.augment(features, training=training)
+        return tf.cast(self.encoder(features, training=training), tf.float32)
+
+    def compute_loss_and_metrics(self, batch, training):
+        support, query = batch["support"], batch["query"]  # [T, N*K, L, F], [T, N*Q, L', F]
+
+        def embed(x):  # [T, n, L, F] -> [T, n, D], one encoder call for all tasks
+            flat = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+            return tf.reshape(self._embed(flat, training),
+                              [tf.shape(x)[0], tf.shape(x)[1], self.encoder.output_shape[-1]])
+
+        support_emb, query_emb = embed(support), embed(query)
+        scale = 1.0 if self.scale is None else self.scale
+        loss, accuracy = prototypical_loss(support_emb, query_emb, batch["query_labels"],
+                                           self.n_way, self.k_shot, self.distance, scale)
+        metrics = {"episode_loss": loss, "accuracy": accuracy}
+        if self.classifier is not None:
+            d = self.encoder.output_shape[-1]
+            embeddings = tf.concat([tf.reshape(support_emb, [-1, d]),
+                                    tf.reshape(query_emb, [-1, d])], 0)
+            speakers = tf.concat([tf.reshape(batch["support_speakers"], [-1]),
+                                  tf.reshape(batch["query_speakers"], [-1])], 0)
+            global_loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                speakers, self.classifier(embeddings), from_logits=True))
+            metrics["global_loss"] = global_loss
+            loss = loss + self.gc_weight * global_loss
+        return loss, metrics
+
+    def export_model(self):
+        return self.encoder
+
+
+def _frontend(config: ProtonetConfig) -> LogMel:
+    return LogMel(n_mels=config.n_mels)
+
+
+def load_encoder_weights(encoder, path) -> None:
+    """Initialise ``encoder`` from a saved ``.keras`` encoder (e.g. the MAE's).
+
+    Layers are matched by name; shapes must agree.
+    """
+    source = keras.saving.load_model(path, compile=False)
+    by_name = {layer.name: layer for layer in source.layers}
+    copied = 0
+    for layer in encoder.layers:
+        other = by_name.get(layer.name)
+        if other is None or not layer.weights:
+            continue
+        if [w.shape for w in layer.weights] != [w.shape for w in other.weights]:
+            raise SpkidError(f"--init_from {path}: layer {layer.name} has other shapes; "
+                             "use an encoder of the same architecture and n_mels")
+        layer.set_weights(other.get_weights())
+        copied += 1
+    if not copied:
+        raise SpkidError(f"--init_from {path}: no layer of that model matches this encoder")
+    logger.info("initialised %d layers from %s", copied, path)
+
+
+def evaluate_encoder(encoder, store, spec: EpisodeSpec, episodes: int, seed: int,
+                     distance: str):
+    """Few-shot accuracy (mean, 95% CI) of an encoder on fixed episodes of a store."""
+    dataset = episode_dataset(store, spec, seed=seed, num_episodes=episodes)
+    accuracies = episode_accuracies(encoder, dataset, spec.n_way, spec.k_shot, distance)
+    return mean_ci95(accuracies)
+
+
+def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
+    """Train (or resume) a protonet as ``config`` says; returns the run summary."""
+    config.validate()
+    runtime = setup_runtime(config.seed, config.mixed_precision, config.strategy)
+    frontend = _frontend(config)
+    train = corpus_store(list(config.train_corpora), config.train_split, config.cache,
+                         frontend, config.segment_frames, verbose)
+    val = corpus_store(list(config.val_corpora), config.val_split, config.cache, frontend,
+                       config.segment_frames, verbose)
+    spec = config.spec
+    # Fail now, not after the first step, if the data cannot make these episodes.
+    train_episodes = lambda start: episode_dataset(  # noqa: E731
+        train, spec, config.batch_size, config.seed, start=start)
+    train_episodes(0)
+    val_spec = dataclasses.replace(spec, query_frames=config.query_frames)
+    episode_dataset(val, val_spec, seed=config.seed + 1, num_episodes=1)
+    log_dir = Path(config.log_dir)
+    save_json(log_dir / "config.json", dataclasses.asdict(config))
+    distance = DISTANCES[config.loss]
+    with runtime.strategy.scope():
+        encoder = build_encoder(config.encoder, n_mels=config.n_mels,
+                                embedding_dim=config.embedding_dim)
+        if config.init_from:
+            load_encoder_weights(encoder, config.init_from)
+        task = ProtoNetTask(encoder, config.num_way, config.num_support, distance,
+                            train.num_speakers, config.gc_weight, config.spec_augment,
+                            config.seed)
+        optimizer = keras.optimizers.Adam(config.learning_rate)
+    trainer = Trainer(task, optimizer, runtime, log_dir, config.jit_compile,
+                      config.print_interval, config.test_interval, verbose=verbose)
+
+    def validate():
+        result = evaluate_encoder(encoder, val, val_spec, config.val_tasks, config.seed + 1,
+                                  distance)
+        return {"val_accuracy": result.mean, "val_ci95": result.ci95}
+
+    return trainer.fit(train_episodes, config.num_train_iterations, validate)
+
+
+def evaluate_protonet(config: ProtonetConfig, model_path=None, ways=None, shots=None) -> dict:
+    """Accuracy of the best (or given) encoder on test episodes, for each way x shot."""
+    path = Path(model_path or Path(config.log_dir) / "best" / "model.keras")
+    if not path.is_file():
+        raise SpkidError(f"{path}: no trained model; train first or give --model")
+    encoder = keras.saving.load_model(path, compile=False)
+    test = corpus_store(list(config.test_corpora), config.test_split, config.cache,
+                        _frontend(config), config.segment_frames, progress=False)
+    distance = DISTANCES[config.loss]
+    results = {}
+    for way in ways or [config.num_way]:
+        for shot in shots or [config.num_support]:
+            spec = EpisodeSpec(way, shot, config.num_query, config.support_frames,
+                               config.query_frames)
+            result = evaluate_encoder(encoder, test, spec, config.test_tasks,
+                                      config.seed + 2, distance)
+            results[f"{way}-way {shot}-shot"] = dataclasses.asdict(result)
+            print(f"{way}-way {shot}-shot: {result}", flush=True)
+    return results

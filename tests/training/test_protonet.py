@@ -1,0 +1,122 @@
+"""Protonet training on real speech: loss falls, overfits a tiny set, resumes exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_spkid.errors import DataError, SpkidError
+from keras_spkid.training.checkpoints import CheckpointManager
+from keras_spkid.training.protonet import ProtonetConfig, evaluate_protonet, train_protonet
+
+
+def _config(tiny_corpus, cache_dir, log_dir, **overrides):
+    base = dict(
+        num_way=3, num_support=2, num_query=3, batch_size=2, num_train_iterations=30,
+        test_interval=10, print_interval=5, val_tasks=20, test_tasks=20, log_dir=str(log_dir),
+        encoder="conv6", support_frames=64, query_frames=64, learning_rate=3e-3,
+        train_corpora=(str(tiny_corpus),), val_corpora=(str(tiny_corpus),),
+        test_corpora=(str(tiny_corpus),), cache=str(cache_dir), seed=1,
+    )
+    base.update(overrides)
+    return ProtonetConfig(**base)
+
+
+def _history(log_dir):
+    return json.loads((log_dir / "summary.json").read_text())
+
+
+def test_loss_falls_and_tiny_set_is_overfit(tiny_corpus, cache_dir, tmp_path):
+    config = _config(tiny_corpus, cache_dir, tmp_path / "run", num_train_iterations=60,
+                     test_interval=60, print_interval=10)
+    summary = train_protonet(config, verbose=False)
+    assert summary["step"] == 60
+    # 3 training speakers: every episode is the same 3-way task; it must be learnt.
+    assert summary["last"]["accuracy"] == 1.0
+    events = list((tmp_path / "run" / "tensorboard" / "train").glob("events.out.tfevents*"))
+    assert events, "TensorBoard events were written"
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["num_way"] == 3 and saved["encoder"] == "conv6"
+    encoder = keras.saving.load_model(tmp_path / "run" / "best" / "model.keras")
+    x = np.random.default_rng(0).normal(size=(2, 64, 64)).astype("float32")
+    final = keras.saving.load_model(tmp_path / "run" / "final" / "model.keras")
+    assert encoder(x).shape == final(x).shape == (2, 64)
+    results = evaluate_protonet(config)
+    assert 0.0 <= results["3-way 2-shot"]["mean"] <= 1.0
+
+
+def test_loss_falls_with_gc_and_variable_queries(tiny_corpus, cache_dir, tmp_path):
+    config = _config(tiny_corpus, cache_dir, tmp_path / "run", num_train_iterations=20,
+                     print_interval=1, test_interval=20, gc_weight=1.0, variable_query=True,
+                     query_frames=96, min_query_frames=64, loss="proto_cosine")
+    summary = train_protonet(config, verbose=False)
+    losses = [entry["loss"] for entry in summary["history"]]
+    assert len(losses) == 20 and "global_loss" in summary["history"][0]
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+def test_resume_gives_the_same_weights(tiny_corpus, cache_dir, tmp_path):
+    full = _config(tiny_corpus, cache_dir, tmp_path / "full", num_train_iterations=8,
+                   test_interval=4, spec_augment=True)
+    train_protonet(full, verbose=False)
+    first = dataclasses.replace(full, log_dir=str(tmp_path / "split"), num_train_iterations=4)
+    train_protonet(first, verbose=False)
+    train_protonet(dataclasses.replace(first, num_train_iterations=8), verbose=False)
+    a = np.load(CheckpointManager(tmp_path / "full" / "checkpoints").path(8) / "model.npz")
+    b = np.load(CheckpointManager(tmp_path / "split" / "checkpoints").path(8) / "model.npz")
+    keys = [k for k in a.files if k != "paths"]
+    assert len(keys) > 10
+    for key in keys:
+        np.testing.assert_array_equal(a[key], b[key])
+    opt_a = np.load(CheckpointManager(tmp_path / "full" / "checkpoints").path(8) / "optimizer.npz")
+    opt_b = np.load(CheckpointManager(tmp_path / "split" / "checkpoints").path(8) / "optimizer.npz")
+    for key in opt_a.files:
+        if key != "paths":
+            np.testing.assert_array_equal(opt_a[key], opt_b[key])
+
+
+def test_impossible_settings_fail_before_training(tiny_corpus, cache_dir, tmp_path):
+    with pytest.raises(DataError, match="need 4 speakers"):
+        train_protonet(_config(tiny_corpus, cache_dir, tmp_path / "a", num_way=4), verbose=False)
+    assert not (tmp_path / "a" / "checkpoints").exists()
+    with pytest.raises(SpkidError, match="--loss must be one of"):
+        train_protonet(_config(tiny_corpus, cache_dir, tmp_path / "b", loss="nope"), verbose=False)
+    with pytest.raises(SpkidError, match="--init_from .*file not found"):
+        train_protonet(_config(tiny_corpus, cache_dir, tmp_path / "c", init_from="x.keras"),
+                       verbose=False)
+
+
+def _cli(*args, env=None):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return subprocess.run([sys.executable, os.path.join(root, "train_protonet.py"), *map(str, args)],
+                          capture_output=True, text=True, env=env)
+
+
+def test_cli_bad_flags_are_one_line_errors(tiny_corpus, cache_dir, tmp_path):
+    result = _cli("--num_way", "50", "--train_corpora", tiny_corpus, "--val_corpora", tiny_corpus,
+                  "--cache", cache_dir, "--log_dir", tmp_path / "x", "--quiet")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: 50-way")
+    result = _cli("--num_way", "0")
+    assert result.returncode == 2 and "--num_way must be >= 1" in result.stderr
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tiny_corpus, cache_dir, tmp_path):
+    env = dict(os.environ, SPKID_CPU_DEVICES="2")
+    result = _cli("--strategy", "mirrored", "--num_way", "3", "--num_support", "2",
+                  "--num_query", "2", "--batch_size", "2", "--num_train_iterations", "4",
+                  "--test_interval", "2", "--support_frames", "64", "--query_frames", "64",
+                  "--val_tasks", "4", "--train_corpora", tiny_corpus, "--val_corpora",
+                  tiny_corpus, "--cache", cache_dir, "--log_dir", tmp_path / "m", "--quiet",
+                  env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "training on 2 replica(s)" in result.stderr
+    summary = _history(tmp_path / "m")
+    assert summary["step"] == 4 and np.isfinite(summary["last"]["loss"])
