@@ -100,57 +100,14 @@ def eligible_speakers(
     return eligible
 
 
-class GroupSampler:
-    """Draws ``[n_speakers, per_speaker, length, ...]`` crops from a store, in graph.
+class CropSampler:
+    """Random crops of store items, in graph: ``items [n] -> [n, length, ...]``."""
 
-    Only speakers with at least ``per_speaker`` items are eligible.
-
-    Args:
-        store: the clips.
-        per_speaker: clips drawn from each chosen speaker.
-        min_speakers: speakers one draw needs; fewer eligible ones raise DataError.
-        purpose: words for the log message and errors ("5-way 5-shot 15-query episodes").
-    """
-
-    def __init__(self, store: UtteranceStore, per_speaker: int, min_speakers: int, purpose: str):
-        counts = store.items_per_speaker()
-        eligible = eligible_speakers(counts, per_speaker, min_speakers, purpose)
+    def __init__(self, store: UtteranceStore):
         self.store = store
-        self.per_speaker = per_speaker
-        self.eligible = eligible
-        by_speaker = [np.flatnonzero(store.labels == s) for s in eligible]
-        width = max(len(items) for items in by_speaker)
-        table = np.full((len(eligible), width), -1, np.int64)
-        for row, items in enumerate(by_speaker):
-            table[row, : len(items)] = items
-        self._table = tf.constant(table)
-        self._counts = tf.constant(counts[eligible].astype(np.int64))
-        self._speaker_ids = tf.constant(eligible.astype(np.int32))
         self._data = tf.constant(store.data)
         self._offsets = tf.constant(store.offsets)
         self._lengths = tf.constant(store.lengths)
-
-    def choose(self, seed, n_speakers: int):
-        """Draw distinct speakers and distinct clips of each.
-
-        Args:
-            seed: ``[2]`` int stateless seed.
-            n_speakers: number of distinct speakers.
-
-        Returns:
-            ``(items [n_speakers, per_speaker] int64, speaker_labels [n_speakers] int32)``;
-            items index the store, labels index ``store.speakers``.
-        """
-        seeds = tf.random.experimental.stateless_split(seed, 2)
-        keys = tf.random.stateless_uniform([tf.shape(self._counts)[0]], seeds[0])
-        rows = tf.math.top_k(keys, k=n_speakers, sorted=True).indices
-        width = tf.shape(self._table)[1]
-        clip_keys = tf.random.stateless_uniform([n_speakers, width], seeds[1])
-        valid = tf.range(width, dtype=tf.int64)[None, :] < tf.gather(self._counts, rows)[:, None]
-        clip_keys = tf.where(valid, clip_keys, -1.0)
-        columns = tf.math.top_k(clip_keys, k=self.per_speaker, sorted=True).indices
-        items = tf.gather(tf.gather(self._table, rows), columns, batch_dims=1)
-        return items, tf.gather(self._speaker_ids, rows)
 
     def crop(self, items, length, seed):
         """``items [n] -> [n, length, ...]`` random crops; short items wrap around.
@@ -181,6 +138,55 @@ class GroupSampler:
         samples = (tf.cast(frames, tf.int64) - 1) * self.store.hop_length
         return frontend(self.crop(items, samples, seed))
 
+
+class GroupSampler(CropSampler):
+    """Draws ``[n_speakers, per_speaker, length, ...]`` crops from a store, in graph.
+
+    Only speakers with at least ``per_speaker`` items are eligible.
+
+    Args:
+        store: the clips.
+        per_speaker: clips drawn from each chosen speaker.
+        min_speakers: speakers one draw needs; fewer eligible ones raise DataError.
+        purpose: words for the log message and errors ("5-way 5-shot 15-query episodes").
+    """
+
+    def __init__(self, store: UtteranceStore, per_speaker: int, min_speakers: int, purpose: str):
+        counts = store.items_per_speaker()
+        eligible = eligible_speakers(counts, per_speaker, min_speakers, purpose)
+        super().__init__(store)
+        self.per_speaker = per_speaker
+        self.eligible = eligible
+        by_speaker = [np.flatnonzero(store.labels == s) for s in eligible]
+        width = max(len(items) for items in by_speaker)
+        table = np.full((len(eligible), width), -1, np.int64)
+        for row, items in enumerate(by_speaker):
+            table[row, : len(items)] = items
+        self._table = tf.constant(table)
+        self._counts = tf.constant(counts[eligible].astype(np.int64))
+        self._speaker_ids = tf.constant(eligible.astype(np.int32))
+
+    def choose(self, seed, n_speakers: int):
+        """Draw distinct speakers and distinct clips of each.
+
+        Args:
+            seed: ``[2]`` int stateless seed.
+            n_speakers: number of distinct speakers.
+
+        Returns:
+            ``(items [n_speakers, per_speaker] int64, speaker_labels [n_speakers] int32)``;
+            items index the store, labels index ``store.speakers``.
+        """
+        seeds = tf.random.experimental.stateless_split(seed, 2)
+        keys = tf.random.stateless_uniform([tf.shape(self._counts)[0]], seeds[0])
+        rows = tf.math.top_k(keys, k=n_speakers, sorted=True).indices
+        width = tf.shape(self._table)[1]
+        clip_keys = tf.random.stateless_uniform([n_speakers, width], seeds[1])
+        valid = tf.range(width, dtype=tf.int64)[None, :] < tf.gather(self._counts, rows)[:, None]
+        clip_keys = tf.where(valid, clip_keys, -1.0)
+        columns = tf.math.top_k(clip_keys, k=self.per_speaker, sorted=True).indices
+        items = tf.gather(tf.gather(self._table, rows), columns, batch_dims=1)
+        return items, tf.gather(self._speaker_ids, rows)
 
 def _seed(seed: int, index, stream: int):
     """Stateless seed for element ``index`` of a numbered random ``stream``."""
@@ -315,6 +321,40 @@ def speaker_batch_dataset(
             tf.reshape(items, [-1]), frames, _seed(seed, index, 2), frontend
         )
         return features, tf.repeat(speakers, clips_per_speaker)
+
+    return (
+        _indices(num_batches, start)
+        .map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def clip_batch_dataset(
+    store: UtteranceStore,
+    batch_size: int,
+    frames: int = 200,
+    seed: int = 0,
+    num_batches: int | None = None,
+    frontend=None,
+    start: int = 0,
+) -> tf.data.Dataset:
+    """Batches of random crops of random clips (drawn with replacement, any speaker).
+
+    Each element is ``(features [batch_size, frames, n_mels] float32, labels
+    [batch_size] int32)``; for pre-training objectives that do not need speakers
+    grouped (masked autoencoding). Batch ``i`` is a pure function of ``(seed, i)``.
+    """
+    _check_frontend(store, frontend)
+    if batch_size < 1:
+        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    sampler = CropSampler(store)
+    labels = tf.constant(store.labels)
+
+    def make_batch(index):
+        items = tf.random.stateless_uniform([batch_size], _seed(seed, index, 0), maxval=len(store),
+                                            dtype=tf.int64)
+        features = sampler.features(items, frames, _seed(seed, index, 2), frontend)
+        return features, tf.gather(labels, items)
 
     return (
         _indices(num_batches, start)

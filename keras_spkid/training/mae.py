@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 
 from keras_spkid.audio.frontend import LogMel
-from keras_spkid.data.episodes import speaker_batch_dataset
+from keras_spkid.data.episodes import clip_batch_dataset
 from keras_spkid.errors import SpkidError
 from keras_spkid.models import build_encoder
 from keras_spkid.training.data import corpus_store
@@ -162,8 +162,8 @@ class MAETask(TrainingTask):
 
 def masked_batches(store, config: MAEConfig, seed: int, start: int = 0, num_batches=None):
     """Batches of ``{"masked", "target", "mask"}`` ``[B, crop_frames, n_mels]`` crops."""
-    crops = speaker_batch_dataset(store, config.batch_size, 1, config.crop_frames, seed,
-                                  num_batches, start=start)
+    crops = clip_batch_dataset(store, config.batch_size, config.crop_frames, seed, num_batches,
+                               start=start)
     bins = store.data.shape[1]
 
     def add_mask(index, batch):

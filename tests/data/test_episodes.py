@@ -163,3 +163,15 @@ def test_start_continues_the_same_stream(store):
     batches = list(speaker_batch_dataset(store, 4, 2, 16, seed=1, num_batches=5))
     later = list(speaker_batch_dataset(store, 4, 2, 16, seed=1, num_batches=2, start=3))
     np.testing.assert_array_equal(batches[3][0], later[0][0])
+
+
+def test_clip_batches_draw_any_clip(store):
+    from keras_spkid.data.episodes import clip_batch_dataset
+
+    batches = list(clip_batch_dataset(store, batch_size=40, frames=24, seed=2, num_batches=3))
+    for features, labels in batches:
+        assert features.shape == (40, 24, 8)
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    assert len(set(labels)) > 8  # many speakers, repeats allowed
+    again = list(clip_batch_dataset(store, batch_size=40, frames=24, seed=2, num_batches=3))
+    np.testing.assert_array_equal(batches[2][0], again[2][0])
