@@ -17,35 +17,17 @@ import keras
 import tensorflow as tf
 
 from keras_spkid.losses.base import (
-    LossHead,
-    MinValue,
+    MIN_W,
     as_float32,
-    check_clips_per_speaker,
     cross_entropy,
     group_by_speaker,
     l2_normalize,
+    ScaledCosineHead,
     top1_accuracy,
 )
 
-MIN_W = 1e-6
-
-
-def add_scale_and_bias(layer: keras.layers.Layer, init_w: float, init_b: float):
-    """Create the learnable ``w`` (kept >= 1e-6) and ``b`` scalars of a cosine head."""
-    w = layer.add_weight(
-        shape=(),
-        initializer=keras.initializers.Constant(float(init_w)),
-        constraint=MinValue(MIN_W),
-        name="w",
-    )
-    b = layer.add_weight(
-        shape=(), initializer=keras.initializers.Constant(float(init_b)), name="b"
-    )
-    return w, b
-
-
 @keras.saving.register_keras_serializable(package="keras_spkid")
-class AngularPrototypicalHead(LossHead):
+class AngularPrototypicalHead(ScaledCosineHead):
     """Angular prototypical loss over a speaker-major batch.
 
     Shapes: ``embeddings [B*M, D]``, ``labels [B*M]`` (unused beyond the layout) ->
@@ -59,21 +41,6 @@ class AngularPrototypicalHead(LossHead):
         init_w: initial cosine scale ``w`` (> 0).
         init_b: initial bias ``b``.
     """
-
-    min_clips_per_speaker = 2
-
-    def __init__(
-        self, clips_per_speaker: int, init_w: float = 10.0, init_b: float = -5.0, **kwargs
-    ):
-        self.clips_per_speaker = check_clips_per_speaker(clips_per_speaker, type(self).__name__)
-        self.init_w = float(init_w)
-        self.init_b = float(init_b)
-        if not self.init_w > 0:
-            raise ValueError(f"{type(self).__name__} needs init_w > 0, got {init_w}")
-        super().__init__(**kwargs)
-
-    def build(self, input_shape):
-        self.w, self.b = add_scale_and_bias(self, self.init_w, self.init_b)
 
     def logits(self, embeddings, labels=None, training=False):
         """``[B, B]`` scaled cosines between queries (rows) and prototypes (columns)."""
@@ -89,10 +56,3 @@ class AngularPrototypicalHead(LossHead):
         logits = self.logits(embeddings)
         targets = tf.range(tf.shape(logits)[0], dtype=tf.int32)
         return cross_entropy(logits, targets), top1_accuracy(logits, targets)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            clips_per_speaker=self.clips_per_speaker, init_w=self.init_w, init_b=self.init_b
-        )
-        return config

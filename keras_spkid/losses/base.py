@@ -123,6 +123,23 @@ class MinValue(keras.constraints.Constraint):
         return {"min_value": self.min_value}
 
 
+MIN_W = 1e-6
+
+
+def add_scale_and_bias(layer: keras.layers.Layer, init_w: float, init_b: float):
+    """Create the learnable ``w`` (kept >= 1e-6) and ``b`` scalars of a cosine head."""
+    w = layer.add_weight(
+        shape=(),
+        initializer=keras.initializers.Constant(float(init_w)),
+        constraint=MinValue(MIN_W),
+        name="w",
+    )
+    b = layer.add_weight(
+        shape=(), initializer=keras.initializers.Constant(float(init_b)), name="b"
+    )
+    return w, b
+
+
 class LossHead(keras.layers.Layer):
     """Base class of the batch loss heads.
 
@@ -153,3 +170,37 @@ class LossHead(keras.layers.Layer):
     def compute_output_spec(self, embeddings, labels=None, training=None):
         scalar = keras.KerasTensor((), dtype="float32")
         return scalar, keras.KerasTensor((), dtype="float32")
+
+
+class ScaledCosineHead(LossHead):
+    """Base of the heads that score ``w * cos + b`` over ``M`` clips per speaker
+    (angular prototypical, GE2E): holds ``clips_per_speaker``, ``w`` (kept positive)
+    and ``b``, and their config.
+
+    Args:
+        clips_per_speaker: ``M >= 2`` consecutive clips per speaker.
+        init_w: initial cosine scale ``w`` (> 0).
+        init_b: initial bias ``b``.
+    """
+
+    min_clips_per_speaker = 2
+
+    def __init__(
+        self, clips_per_speaker: int, init_w: float = 10.0, init_b: float = -5.0, **kwargs
+    ):
+        self.clips_per_speaker = check_clips_per_speaker(clips_per_speaker, type(self).__name__)
+        self.init_w = float(init_w)
+        self.init_b = float(init_b)
+        if not self.init_w > 0:
+            raise ValueError(f"{type(self).__name__} needs init_w > 0, got {init_w}")
+        super().__init__(**kwargs)
+
+    def build(self, input_shape):
+        self.w, self.b = add_scale_and_bias(self, self.init_w, self.init_b)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            clips_per_speaker=self.clips_per_speaker, init_w=self.init_w, init_b=self.init_b
+        )
+        return config

@@ -16,20 +16,19 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_spkid.losses.angular_prototypical import MIN_W, add_scale_and_bias
 from keras_spkid.losses.base import (
-    LossHead,
+    MIN_W,
     as_float32,
-    check_clips_per_speaker,
     cross_entropy,
     group_by_speaker,
     l2_normalize,
+    ScaledCosineHead,
     top1_accuracy,
 )
 
 
 @keras.saving.register_keras_serializable(package="keras_spkid")
-class GE2EHead(LossHead):
+class GE2EHead(ScaledCosineHead):
     """GE2E softmax loss with leave-self-out centroids.
 
     Shapes: ``embeddings [B*M, D]``, ``labels [B*M]`` (unused beyond the layout) ->
@@ -41,21 +40,6 @@ class GE2EHead(LossHead):
         init_w: initial cosine scale ``w`` (> 0).
         init_b: initial bias ``b``.
     """
-
-    min_clips_per_speaker = 2
-
-    def __init__(
-        self, clips_per_speaker: int, init_w: float = 10.0, init_b: float = -5.0, **kwargs
-    ):
-        self.clips_per_speaker = check_clips_per_speaker(clips_per_speaker, type(self).__name__)
-        self.init_w = float(init_w)
-        self.init_b = float(init_b)
-        if not self.init_w > 0:
-            raise ValueError(f"{type(self).__name__} needs init_w > 0, got {init_w}")
-        super().__init__(**kwargs)
-
-    def build(self, input_shape):
-        self.w, self.b = add_scale_and_bias(self, self.init_w, self.init_b)
 
     def cosine(self, embeddings):
         """``[B, M, B]`` cosines of each clip to each centroid (leave-self-out on the
@@ -85,10 +69,3 @@ class GE2EHead(LossHead):
         speakers = tf.shape(logits)[1]
         targets = tf.repeat(tf.range(speakers, dtype=tf.int32), self.clips_per_speaker)
         return cross_entropy(logits, targets), top1_accuracy(logits, targets)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            clips_per_speaker=self.clips_per_speaker, init_w=self.init_w, init_b=self.init_b
-        )
-        return config

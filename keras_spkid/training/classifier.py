@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import ClassVar
 
 import keras
 import tensorflow as tf
 
 from keras_spkid.audio.frontend import LogMel, SpecAugment
 from keras_spkid.data.episodes import EpisodeSpec, speaker_batch_dataset
-from keras_spkid.errors import SpkidError
 from keras_spkid.losses import get_loss_head
 from keras_spkid.models import build_encoder
+from keras_spkid.training.config import RunConfig
 from keras_spkid.training.data import corpus_store
 from keras_spkid.training.protonet import evaluate_encoder
 from keras_spkid.training.runtime import setup_runtime
@@ -31,7 +32,7 @@ LOSSES = ("softmax", "amsoftmax", "aamsoftmax", "angleproto", "ge2e", "triplet")
 
 
 @dataclasses.dataclass
-class ClassifierConfig:
+class ClassifierConfig(RunConfig):
     """Every setting of a classifier / metric-learning run (saved as ``config.json``)."""
 
     encoder: str = "sacnn"
@@ -42,43 +43,28 @@ class ClassifierConfig:
     speakers_per_batch: int = 32
     clips_per_speaker: int = 1
     frames: int = 200
-    learning_rate: float = 1e-3
     num_train_iterations: int = 2000
     test_interval: int = 100
-    print_interval: int = 10
     val_way: int = 5
     val_shot: int = 5
     val_tasks: int = 200
     spec_augment: bool = False
     log_dir: str = "runs/classifier"
-    mixed_precision: bool = False
-    jit_compile: bool = False
-    strategy: str = "default"
-    seed: int = 0
-    train_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
     val_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
-    train_split: str = "train"
-    val_split: str = "dev"
     segment_frames: int | None = None
-    cache: str = "cache"
-    n_mels: int = 64
 
-    def validate(self) -> None:
-        problems = []
+    POSITIVE: ClassVar[tuple[str, ...]] = RunConfig.POSITIVE + (
+        "speakers_per_batch", "clips_per_speaker", "frames", "val_way", "val_shot", "val_tasks")
+
+    def problems(self) -> list[str]:
+        found = super().problems()
         if self.loss not in LOSSES:
-            problems.append(f"--loss must be one of {', '.join(LOSSES)} (got {self.loss!r})")
+            found.append(f"--loss must be one of {', '.join(LOSSES)} (got {self.loss!r})")
         if self.loss in ("angleproto", "ge2e", "triplet") and self.clips_per_speaker < 2:
-            problems.append(f"--loss {self.loss} needs --clips_per_speaker >= 2")
+            found.append(f"--loss {self.loss} needs --clips_per_speaker >= 2")
         if self.loss == "triplet" and self.clips_per_speaker != 2:
-            problems.append("--loss triplet uses --clips_per_speaker 2 (anchor, positive)")
-        for name in ("speakers_per_batch", "clips_per_speaker", "frames", "num_train_iterations",
-                     "test_interval", "print_interval", "val_way", "val_shot", "val_tasks"):
-            if getattr(self, name) < 1:
-                problems.append(f"--{name} must be >= 1 (got {getattr(self, name)})")
-        if self.learning_rate <= 0:
-            problems.append(f"--learning_rate must be > 0 (got {self.learning_rate})")
-        if problems:
-            raise SpkidError("; ".join(problems))
+            found.append("--loss triplet uses --clips_per_speaker 2 (anchor, positive)")
+        return found
 
 
 class ClassifierTask(TrainingTask):

@@ -22,14 +22,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import ClassVar
 
 import keras
 import tensorflow as tf
 
 from keras_spkid.audio.frontend import LogMel
 from keras_spkid.data.episodes import clip_batch_dataset
-from keras_spkid.errors import SpkidError
 from keras_spkid.models import build_encoder
+from keras_spkid.training.config import RunConfig
 from keras_spkid.training.data import corpus_store
 from keras_spkid.training.runtime import setup_runtime
 from keras_spkid.training.trainer import Trainer, TrainingTask, save_json
@@ -42,52 +43,35 @@ TRUNK_LAYER = "block6_pool"
 
 
 @dataclasses.dataclass
-class MAEConfig:
+class MAEConfig(RunConfig):
     """Every setting of an MAE run; saved as ``config.json`` next to checkpoints."""
 
     mask: str = "strips"
     mask_ratio: float = 0.75
     learning_rate: float = 5e-3
     batch_size: int = 64
-    num_train_iterations: int = 5000
     test_interval: int = 250
-    print_interval: int = 10
     val_batches: int = 10
     log_dir: str = "runs/mae"
-    encoder: str = "conv6"
     crop_frames: int = 192
-    mixed_precision: bool = False
-    jit_compile: bool = False
-    strategy: str = "default"
-    seed: int = 0
-    train_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
-    train_split: str = "train"
-    val_split: str = "dev"
-    cache: str = "cache"
-    n_mels: int = 64
 
-    def validate(self) -> None:
-        problems = []
+    POSITIVE: ClassVar[tuple[str, ...]] = RunConfig.POSITIVE + ("batch_size", "val_batches")
+
+    def problems(self) -> list[str]:
+        found = super().problems()
         if self.mask not in ("strips", "boxes"):
-            problems.append(f"--mask must be 'strips' or 'boxes' (got {self.mask!r})")
+            found.append(f"--mask must be 'strips' or 'boxes' (got {self.mask!r})")
         if not 0.0 < self.mask_ratio < 1.0:
-            problems.append(f"--mask_ratio must be in (0, 1) (got {self.mask_ratio})")
+            found.append(f"--mask_ratio must be in (0, 1) (got {self.mask_ratio})")
         if self.encoder != "conv6":
-            problems.append(f"--encoder {self.encoder}: MAE pre-training supports conv6 "
-                            "(the CS330 encoder) only")
+            found.append(f"--encoder {self.encoder}: MAE pre-training supports conv6 "
+                         "(the CS330 encoder) only")
         if self.crop_frames < 64 or self.crop_frames % 64:
-            problems.append(f"--crop_frames must be a multiple of 64 (got {self.crop_frames}): "
-                            "the six 2x2 pools and upsamplings must round-trip")
+            found.append(f"--crop_frames must be a multiple of 64 (got {self.crop_frames}): "
+                         "the six 2x2 pools and upsamplings must round-trip")
         if self.n_mels % 64:
-            problems.append(f"--n_mels must be a multiple of 64 for conv6 MAE (got {self.n_mels})")
-        for name in ("batch_size", "num_train_iterations", "test_interval", "print_interval",
-                     "val_batches"):
-            if getattr(self, name) < 1:
-                problems.append(f"--{name} must be >= 1 (got {getattr(self, name)})")
-        if self.learning_rate <= 0:
-            problems.append(f"--learning_rate must be > 0 (got {self.learning_rate})")
-        if problems:
-            raise SpkidError("; ".join(problems))
+            found.append(f"--n_mels must be a multiple of 64 for conv6 MAE (got {self.n_mels})")
+        return found
 
 
 def make_mask(frames: int, bins: int, batch: int, kind: str, ratio: float, seed):

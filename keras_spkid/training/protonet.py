@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import ClassVar
 
 import keras
 import tensorflow as tf
@@ -24,6 +25,7 @@ from keras_spkid.errors import SpkidError
 from keras_spkid.evaluation.fewshot import episode_accuracies, mean_ci95
 from keras_spkid.losses.prototypical import GlobalClassifier, prototypical_loss
 from keras_spkid.models import build_encoder
+from keras_spkid.training.config import RunConfig
 from keras_spkid.training.data import corpus_store
 from keras_spkid.training.runtime import setup_runtime
 from keras_spkid.training.trainer import Trainer, TrainingTask, save_json
@@ -35,21 +37,16 @@ DISTANCES = {"proto": "squared_euclidean", "proto_euclidean": "euclidean",
 
 
 @dataclasses.dataclass
-class ProtonetConfig:
+class ProtonetConfig(RunConfig):
     """Every setting of a protonet run; saved as ``config.json`` next to checkpoints."""
 
     num_way: int = 5
     num_support: int = 5
     num_query: int = 15
-    learning_rate: float = 1e-3
     batch_size: int = 4
-    num_train_iterations: int = 5000
-    test_interval: int = 50
-    print_interval: int = 10
     test_tasks: int = 1000
     val_tasks: int = 200
     log_dir: str = "runs/protonet"
-    encoder: str = "conv6"
     embedding_dim: int | None = None
     loss: str = "proto"
     variable_query: bool = False
@@ -59,41 +56,26 @@ class ProtonetConfig:
     gc_weight: float = 0.0
     spec_augment: bool = False
     init_from: str | None = None
-    mixed_precision: bool = False
-    jit_compile: bool = False
-    strategy: str = "default"
-    seed: int = 0
-    train_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
     val_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
     test_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
-    train_split: str = "train"
-    val_split: str = "dev"
     test_split: str = "test"
     segment_frames: int | None = None
-    cache: str = "cache"
-    n_mels: int = 64
 
-    def validate(self) -> None:
-        """Raise a clear error for impossible settings, before any work starts."""
-        problems = []
-        for name in ("num_way", "num_support", "batch_size", "num_train_iterations",
-                     "test_interval", "print_interval", "test_tasks", "val_tasks"):
-            if getattr(self, name) < 1:
-                problems.append(f"--{name} must be >= 1 (got {getattr(self, name)})")
-        if self.num_query < 1:
-            problems.append(f"--num_query must be >= 1 (got {self.num_query})")
+    POSITIVE: ClassVar[tuple[str, ...]] = RunConfig.POSITIVE + (
+        "num_way", "num_support", "num_query", "batch_size", "test_tasks", "val_tasks",
+        "support_frames", "query_frames")
+
+    def problems(self) -> list[str]:
+        found = super().problems()
         if self.loss not in DISTANCES:
-            problems.append(f"--loss must be one of {', '.join(DISTANCES)} (got {self.loss!r})")
-        if self.learning_rate <= 0:
-            problems.append(f"--learning_rate must be > 0 (got {self.learning_rate})")
+            found.append(f"--loss must be one of {', '.join(DISTANCES)} (got {self.loss!r})")
         if self.gc_weight < 0:
-            problems.append(f"--gc_weight must be >= 0 (got {self.gc_weight})")
+            found.append(f"--gc_weight must be >= 0 (got {self.gc_weight})")
         if self.variable_query and not 1 <= self.min_query_frames <= self.query_frames:
-            problems.append("--min_query_frames must be between 1 and --query_frames")
+            found.append("--min_query_frames must be between 1 and --query_frames")
         if self.init_from and not Path(self.init_from).is_file():
-            problems.append(f"--init_from {self.init_from}: file not found")
-        if problems:
-            raise SpkidError("; ".join(problems))
+            found.append(f"--init_from {self.init_from}: file not found")
+        return found
 
     @property
     def spec(self) -> EpisodeSpec:

@@ -1,0 +1,55 @@
+"""Settings shared by every training run, as a dataclass base for each method's config.
+
+A config holds every setting of a run, is saved as ``config.json`` next to the
+checkpoints, and generates the command-line flags (``keras_spkid.cli.config_args``).
+:meth:`RunConfig.validate` reports every impossible setting at once, before any work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from keras_spkid.errors import SpkidError
+from keras_spkid.training.runtime import STRATEGIES
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Settings of any training run (each method's config adds its own)."""
+
+    learning_rate: float = 1e-3
+    num_train_iterations: int = 5000
+    test_interval: int = 50
+    print_interval: int = 10
+    log_dir: str = "runs/run"
+    encoder: str = "conv6"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    strategy: str = "default"
+    seed: int = 0
+    train_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
+    train_split: str = "train"
+    val_split: str = "dev"
+    cache: str = "cache"
+    n_mels: int = 64
+
+    POSITIVE: ClassVar[tuple[str, ...]] = ("num_train_iterations", "test_interval",
+                                           "print_interval", "n_mels")
+
+    def problems(self) -> list[str]:
+        """Every impossible setting, as flag-named messages (subclasses add theirs)."""
+        found = [f"--{name} must be >= 1 (got {getattr(self, name)})"
+                 for name in self.POSITIVE if getattr(self, name) < 1]
+        if self.learning_rate <= 0:
+            found.append(f"--learning_rate must be > 0 (got {self.learning_rate})")
+        if self.strategy not in STRATEGIES:
+            found.append(f"--strategy must be one of {', '.join(STRATEGIES)} "
+                         f"(got {self.strategy!r})")
+        return found
+
+    def validate(self) -> None:
+        """Raise one :class:`SpkidError` listing every problem, before any work starts."""
+        found = self.problems()
+        if found:
+            raise SpkidError("; ".join(found))
