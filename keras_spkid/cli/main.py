@@ -41,8 +41,10 @@ def add_catalogue_args(parser: argparse.ArgumentParser) -> None:
                         "(<root>/wav/<id>/<youtube id>/<NNNNN>.wav)")
     source.add_argument("--train-list", help="voxceleb_trainer train list "
                         "('id00012 id00012/21Uxsk56VDQ/00001.wav'); needs --root")
-    group.add_argument("--root", help="audio root for --manifest (default: its folder) "
-                       "and --train-list")
+    source.add_argument("--iden-split", help="VoxCeleb1 iden_split.txt ('1 id10001/<yt>/"
+                        "00001.wav'; splits train/val/test); needs --root (the wav folder)")
+    group.add_argument("--root", help="audio root for --manifest (default: its folder), "
+                       "--train-list and --iden-split")
     group.add_argument("--split", nargs="+", help="keep only these manifest splits "
                        "(e.g. train dev)")
 
@@ -61,8 +63,15 @@ def catalogue_from_args(args):
         result = voxceleb.scan_voxceleb(args.voxceleb)
     else:
         if not args.root:
-            raise SpkidError("--train-list needs --root, the folder its paths are relative to")
-        result = voxceleb.read_train_list(args.train_list, args.root)
+            flag = "--train-list" if args.train_list else "--iden-split"
+            raise SpkidError(f"{flag} needs --root, the folder its paths are relative to")
+        if args.train_list:
+            result = voxceleb.read_train_list(args.train_list, args.root)
+        else:
+            parts = voxceleb.read_iden_split(args.iden_split, args.root)
+            result = catalogue.Catalogue(
+                args.root, [u for part in parts.values() for u in part], "voxceleb1_iden"
+            )
     if args.split:
         result = result.filter(split=args.split)
         if not len(result):
@@ -116,7 +125,8 @@ def cache_from_args(args):
 
 def _catalogue_slug(args) -> str:
     """Cache sub-folder of a corpus, so two corpora never share shards."""
-    source = args.corpus or args.manifest or args.folder or args.voxceleb or args.train_list
+    source = (args.corpus or args.manifest or args.folder or args.voxceleb or args.train_list
+              or args.iden_split)
     name = os.path.basename(os.path.normpath(source))
     if name == "MANIFEST.tsv":
         name = os.path.basename(os.path.dirname(os.path.abspath(source)))

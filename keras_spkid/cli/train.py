@@ -37,6 +37,8 @@ HELP = {
     "strategy": "default, mirrored (all local GPUs) or multiworker (TF_CONFIG)",
     "train_corpora": "corpus names under SPKID_DATA, or MANIFEST.tsv paths",
     "segment_frames": "cut long clips into segments of this many frames",
+    "val_mode": "fewshot (episodes of unseen --val_corpora speakers) or closed_set "
+                "(top-1/top-5 on the --val_split clips of the training speakers)",
     "mask": "strips (100 ms time strips) or boxes (16 bins x 30 frames)",
     "mask_ratio": "fraction of strips/boxes hidden, in (0, 1)",
 }

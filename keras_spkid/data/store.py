@@ -188,3 +188,24 @@ class UtteranceStore:
             kind=stores[0].kind,
             hop_length=stores[0].hop_length,
         )
+
+    def relabel(self, speakers: list[str]) -> "UtteranceStore":
+        """The items of the given speakers, labelled by their index in ``speakers``.
+
+        For closed-set evaluation, where validation clips must carry the labels the
+        classifier was trained with; items of other speakers are dropped.
+        """
+        index = {s: i for i, s in enumerate(speakers)}
+        keep = np.asarray([self.speakers[label] in index for label in self.labels])
+        if not keep.any():
+            raise DataError("none of the store's speakers is among the given ones")
+        return dataclasses.replace(
+            self,
+            offsets=self.offsets[keep],
+            lengths=self.lengths[keep],
+            labels=np.asarray([index[self.speakers[label]] for label in self.labels[keep]],
+                              np.int32),
+            speakers=list(speakers),
+            paths=[p for p, k in zip(self.paths, keep) if k],
+            recordings=[r for r, k in zip(self.recordings, keep) if k],
+        )

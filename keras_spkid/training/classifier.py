@@ -6,7 +6,9 @@ Each step draws a speaker-grouped batch (``speakers_per_batch`` speakers x
 ``softmax``, ``amsoftmax``, ``aamsoftmax`` (classification over the training speakers)
 or ``angleproto``, ``ge2e``, ``triplet`` (metric learning inside the batch). The
 encoder is what is kept: validation measures few-shot accuracy of its embeddings on
-speakers never seen in training, and the best encoder is exported.
+speakers never seen in training (``--val_mode fewshot``), or closed-set top-1/top-5
+identification of held-out clips of the training speakers (``--val_mode closed_set``,
+e.g. the VoxCeleb1 identification split), and the best encoder is exported.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from keras_spkid.training.runtime import setup_runtime
 from keras_spkid.training.trainer import Trainer, TrainingTask, save_json
 
 LOSSES = ("softmax", "amsoftmax", "aamsoftmax", "angleproto", "ge2e", "triplet")
+CLASSIFYING_LOSSES = ("softmax", "amsoftmax", "aamsoftmax")
 
 
 @dataclasses.dataclass
@@ -49,6 +52,7 @@ class ClassifierConfig(RunConfig):
     val_shot: int = 5
     val_tasks: int = 200
     spec_augment: bool = False
+    val_mode: str = "fewshot"
     log_dir: str = "runs/classifier"
     val_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
     segment_frames: int | None = None
@@ -64,6 +68,11 @@ class ClassifierConfig(RunConfig):
             found.append(f"--loss {self.loss} needs --clips_per_speaker >= 2")
         if self.loss == "triplet" and self.clips_per_speaker != 2:
             found.append("--loss triplet uses --clips_per_speaker 2 (anchor, positive)")
+        if self.val_mode not in ("fewshot", "closed_set"):
+            found.append(f"--val_mode must be fewshot or closed_set (got {self.val_mode!r})")
+        if self.val_mode == "closed_set" and self.loss not in CLASSIFYING_LOSSES:
+            found.append(f"--val_mode closed_set needs a classifying loss "
+                         f"({', '.join(CLASSIFYING_LOSSES)}), not {self.loss}")
         return found
 
 
@@ -96,7 +105,9 @@ def train_classifier(config: ClassifierConfig, verbose: bool = True) -> dict:
     frontend = LogMel(n_mels=config.n_mels)
     train = corpus_store(list(config.train_corpora), config.train_split, config.cache,
                          frontend, config.segment_frames, verbose)
-    val = corpus_store(list(config.val_corpora), config.val_split, config.cache, frontend,
+    # Closed-set validation uses held-out clips of the training speakers' corpora.
+    val_corpora = config.train_corpora if config.val_mode == "closed_set" else config.val_corpora
+    val = corpus_store(list(val_corpora), config.val_split, config.cache, frontend,
                        config.segment_frames, verbose)
 
     def batches(start):
@@ -119,9 +130,41 @@ def train_classifier(config: ClassifierConfig, verbose: bool = True) -> dict:
     trainer = Trainer(task, optimizer, runtime, log_dir, config.jit_compile,
                       config.print_interval, config.test_interval, verbose=verbose)
 
+    if config.val_mode == "closed_set":
+        val = val.relabel(train.speakers)
+        val_batches = list(closed_set_batches(val, config.frames))
+
     def validate():
+        if config.val_mode == "closed_set":
+            return closed_set_accuracy(task, val_batches)
         result = evaluate_encoder(encoder, val, val_spec, config.val_tasks, config.seed + 1,
                                   "cosine")
         return {"val_accuracy": result.mean, "val_ci95": result.ci95}
 
     return trainer.fit(batches, config.num_train_iterations, validate)
+
+
+def closed_set_batches(store, frames: int, batch_size: int = 64):
+    """Every item of ``store`` once, its first ``frames`` frames (repeated if shorter),
+    as ``(features [n, frames, n_mels], labels [n])`` batches: a fixed validation set."""
+    import numpy as np
+
+    for start in range(0, len(store), batch_size):
+        items = range(start, min(start + batch_size, len(store)))
+        crops = [np.resize(store.item(i), (frames, store.data.shape[1])) for i in items]
+        yield (tf.constant(np.stack(crops), tf.float32),
+               tf.constant(store.labels[start:start + len(crops)]))
+
+
+def closed_set_accuracy(task: ClassifierTask, batches) -> dict:
+    """Top-1 and top-5 accuracy of the classifier head over fixed batches."""
+    hits1 = hits5 = total = 0
+    for features, labels in batches:
+        logits = task.head.logits(task.encoder(features, training=False))
+        top5 = tf.math.top_k(logits, k=min(5, logits.shape[-1])).indices
+        labels = tf.cast(labels, top5.dtype)
+        hits1 += int(tf.reduce_sum(tf.cast(tf.equal(top5[:, 0], labels), tf.int32)))
+        hits5 += int(tf.reduce_sum(tf.cast(tf.reduce_any(tf.equal(top5, labels[:, None]), 1),
+                                           tf.int32)))
+        total += int(labels.shape[0])
+    return {"val_accuracy": hits1 / total, "val_top5": hits5 / total}

@@ -38,3 +38,37 @@ def test_impossible_settings(tiny_corpus, cache_dir, tmp_path, overrides, messag
         train_classifier(_config(tiny_corpus, cache_dir, tmp_path / "x", **overrides),
                          verbose=False)
     assert not (tmp_path / "x" / "checkpoints").exists()
+
+
+def test_closed_set_identification_on_a_voxceleb_iden_split(tmp_path, voxceleb_meta):
+    """iden_split.txt -> manifest (spkid catalogue) -> sacnn trained and validated closed-set."""
+    import subprocess
+    import sys
+
+    from tests.fixtures.voxceleb_tree import make_voxceleb_tree
+
+    tree = make_voxceleb_tree(voxceleb_meta / "vox1_tst_duration.txt.gz", tmp_path / "vox",
+                              n_speakers=4, max_videos=2, max_utts_per_video=4)
+    manifest = tree.wav_root / "MANIFEST.tsv"
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_spkid.cli.main", "catalogue", "--iden-split",
+         str(tree.iden_split), "--root", str(tree.wav_root), "--output", str(manifest)],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    config = ClassifierConfig(
+        encoder="sacnn", loss="aamsoftmax", speakers_per_batch=4, clips_per_speaker=1,
+        frames=100, num_train_iterations=12, test_interval=12, print_interval=3,
+        val_mode="closed_set", val_split="val", learning_rate=2e-3,
+        train_corpora=(str(manifest),), cache=str(tmp_path / "cache"),
+        log_dir=str(tmp_path / "run"), seed=0)
+    summary = train_classifier(config, verbose=False)
+    results = summary["best"]["results"]
+    assert set(results) == {"val_accuracy", "val_top5"}
+    assert results["val_top5"] == 1.0  # 4 speakers: every label is in the top 5
+    assert 0.0 <= results["val_accuracy"] <= 1.0
+
+
+def test_closed_set_needs_a_classifying_loss(tiny_corpus, cache_dir, tmp_path):
+    with pytest.raises(SpkidError, match="closed_set needs a classifying loss"):
+        train_classifier(_config(tiny_corpus, cache_dir, tmp_path / "x", loss="ge2e",
+                                 val_mode="closed_set"), verbose=False)
