@@ -15,6 +15,7 @@ same behaviour from the same flags:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import random
@@ -36,11 +37,18 @@ class Runtime:
         strategy: the ``tf.distribute`` strategy to build models and run steps under.
         mixed_precision: True when the ``mixed_float16`` policy is active.
         replicas: ``strategy.num_replicas_in_sync``.
+        worker: index of this process among the workers (0 unless multi-worker); only
+            worker 0, the chief, writes checkpoints and models to ``--log_dir``.
     """
 
     strategy: object
     mixed_precision: bool
     replicas: int
+    worker: int = 0
+
+    @property
+    def is_chief(self) -> bool:
+        return self.worker == 0
 
 
 def split_cpu(num_devices: int) -> None:
@@ -99,7 +107,18 @@ def setup_runtime(
         if "TF_CONFIG" not in os.environ:
             raise SpkidError("--strategy multiworker needs TF_CONFIG describing the cluster")
         dist = tf.distribute.MultiWorkerMirroredStrategy()
+        return Runtime(dist, mixed_precision, dist.num_replicas_in_sync,
+                       _worker_index(json.loads(os.environ["TF_CONFIG"])))
     else:
         dist = tf.distribute.get_strategy()
     return Runtime(dist, mixed_precision, dist.num_replicas_in_sync)
+
+
+def _worker_index(tf_config: dict) -> int:
+    """0 for the chief (an explicit "chief" task, else worker 0), 1.. for the others."""
+    task = tf_config.get("task", {})
+    if task.get("type") == "chief":
+        return 0
+    has_chief = bool(tf_config.get("cluster", {}).get("chief"))
+    return int(task.get("index", 0)) + (1 if has_chief else 0)
 

@@ -99,7 +99,9 @@ class Trainer:
     ):
         self.task = task
         self.runtime = runtime
-        self.log_dir = Path(log_dir)
+        # Multi-worker: every worker saves (symmetric work), only the chief into log_dir.
+        self.log_dir = Path(log_dir) if runtime.is_chief else Path(log_dir) / (
+            f".worker-{runtime.worker}")
         self.jit_compile = jit_compile
         self.print_interval = max(1, print_interval)
         self.test_interval = max(1, test_interval)

@@ -120,3 +120,42 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_corpus, cache_dir, tmp_path)
     assert "training on 2 replica(s)" in result.stderr
     summary = _history(tmp_path / "m")
     assert summary["step"] == 4 and np.isfinite(summary["last"]["loss"])
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multiworker_strategy_with_two_local_workers(tiny_corpus, cache_dir, tmp_path):
+    """Two processes on 127.0.0.1, configured by TF_CONFIG, train one model together."""
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    args = [sys.executable, os.path.join(root, "train_protonet.py"), "--strategy", "multiworker",
+            "--num_way", "3", "--num_support", "2", "--num_query", "2", "--batch_size", "2",
+            "--num_train_iterations", "3", "--test_interval", "3", "--support_frames", "64",
+            "--query_frames", "64", "--val_tasks", "4", "--train_corpora", str(tiny_corpus),
+            "--val_corpora", str(tiny_corpus), "--cache", str(cache_dir),
+            "--log_dir", str(tmp_path / "mw"), "--quiet"]
+    workers = [
+        subprocess.Popen(args, env=dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": i}})),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    for worker, (_, err) in zip(workers, outputs):
+        assert worker.returncode == 0, err[-2000:]
+        assert "training on 2 replica(s)" in err
+    chief = _history(tmp_path / "mw")
+    other = _history(tmp_path / "mw" / ".worker-1")
+    assert chief["step"] == other["step"] == 3
+    assert chief["last"]["loss"] == pytest.approx(other["last"]["loss"])  # all-reduced
