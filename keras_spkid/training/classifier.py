@@ -24,9 +24,9 @@ from keras_spkid.audio.frontend import LogMel, SpecAugment
 from keras_spkid.data.episodes import EpisodeSpec, speaker_batch_dataset
 from keras_spkid.losses import get_loss_head
 from keras_spkid.models import build_encoder
+from keras_spkid.evaluation.fewshot import FewShotEvaluator
 from keras_spkid.training.config import RunConfig
 from keras_spkid.training.data import corpus_store
-from keras_spkid.training.protonet import evaluate_encoder
 from keras_spkid.training.runtime import setup_runtime
 from keras_spkid.training.trainer import Trainer, TrainingTask, save_json
 
@@ -131,14 +131,14 @@ def train_classifier(config: ClassifierConfig, verbose: bool = True) -> dict:
                       config.print_interval, config.test_interval, verbose=verbose)
 
     if config.val_mode == "closed_set":
-        val = val.relabel(train.speakers)
-        val_batches = list(closed_set_batches(val, config.frames))
+        val_batches = list(closed_set_batches(val.relabel(train.speakers), config.frames))
+    else:
+        evaluator = FewShotEvaluator(val, val_spec, config.val_tasks, config.seed + 1, "cosine")
 
     def validate():
         if config.val_mode == "closed_set":
             return closed_set_accuracy(task, val_batches)
-        result = evaluate_encoder(encoder, val, val_spec, config.val_tasks, config.seed + 1,
-                                  "cosine")
+        result = evaluator(encoder)
         return {"val_accuracy": result.mean, "val_ci95": result.ci95}
 
     return trainer.fit(batches, config.num_train_iterations, validate)

@@ -22,7 +22,7 @@ import tensorflow as tf
 from keras_spkid.audio.frontend import LogMel, SpecAugment
 from keras_spkid.data.episodes import EpisodeSpec, episode_dataset
 from keras_spkid.errors import SpkidError
-from keras_spkid.evaluation.fewshot import episode_accuracies, mean_ci95
+from keras_spkid.evaluation.fewshot import FewShotEvaluator
 from keras_spkid.losses.prototypical import GlobalClassifier, prototypical_loss
 from keras_spkid.models import build_encoder
 from keras_spkid.training.config import RunConfig
@@ -174,14 +174,6 @@ def load_encoder_weights(encoder, path) -> None:
     logger.info("initialised %d layers from %s", copied, path)
 
 
-def evaluate_encoder(encoder, store, spec: EpisodeSpec, episodes: int, seed: int,
-                     distance: str):
-    """Few-shot accuracy (mean, 95% CI) of an encoder on fixed episodes of a store."""
-    dataset = episode_dataset(store, spec, seed=seed, num_episodes=episodes)
-    accuracies = episode_accuracies(encoder, dataset, spec.n_way, spec.k_shot, distance)
-    return mean_ci95(accuracies)
-
-
 def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
     """Train (or resume) a protonet as ``config`` says; returns the run summary."""
     config.validate()
@@ -197,10 +189,10 @@ def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
         train, spec, config.batch_size, config.seed, start=start)
     train_episodes(0)
     val_spec = dataclasses.replace(spec, query_frames=config.query_frames)
-    episode_dataset(val, val_spec, seed=config.seed + 1, num_episodes=1)
+    distance = DISTANCES[config.loss]
+    evaluator = FewShotEvaluator(val, val_spec, config.val_tasks, config.seed + 1, distance)
     log_dir = Path(config.log_dir)
     save_json(log_dir / "config.json", dataclasses.asdict(config))
-    distance = DISTANCES[config.loss]
     with runtime.strategy.scope():
         encoder = build_encoder(config.encoder, n_mels=config.n_mels,
                                 embedding_dim=config.embedding_dim)
@@ -214,8 +206,7 @@ def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
                       config.print_interval, config.test_interval, verbose=verbose)
 
     def validate():
-        result = evaluate_encoder(encoder, val, val_spec, config.val_tasks, config.seed + 1,
-                                  distance)
+        result = evaluator(encoder)
         return {"val_accuracy": result.mean, "val_ci95": result.ci95}
 
     return trainer.fit(train_episodes, config.num_train_iterations, validate)
@@ -235,8 +226,8 @@ def evaluate_protonet(config: ProtonetConfig, model_path=None, ways=None, shots=
         for shot in shots or [config.num_support]:
             spec = EpisodeSpec(way, shot, config.num_query, config.support_frames,
                                config.query_frames)
-            result = evaluate_encoder(encoder, test, spec, config.test_tasks,
-                                      config.seed + 2, distance)
+            result = FewShotEvaluator(test, spec, config.test_tasks, config.seed + 2,
+                                      distance)(encoder)
             results[f"{way}-way {shot}-shot"] = dataclasses.asdict(result)
             print(f"{way}-way {shot}-shot: {result}", flush=True)
     return results
