@@ -44,8 +44,27 @@ def _check_positive(value, name: str, head: str) -> float:
     return value
 
 
+class _PlainClassifierHead(LossHead):
+    """Cross-entropy over ``logits(embeddings)`` (no margin): the shared half of
+    :class:`SoftmaxHead` and :class:`GlobalClassifierHead`."""
+
+    def __init__(self, num_classes: int, **kwargs):
+        self.num_classes = check_num_classes(num_classes, type(self).__name__)
+        super().__init__(**kwargs)
+
+    def call(self, embeddings, labels, training=False):
+        labels = as_labels(labels)
+        logits = self.logits(embeddings)
+        return cross_entropy(logits, labels), top1_accuracy(logits, labels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_classes=self.num_classes)
+        return config
+
+
 @keras.saving.register_keras_serializable(package="keras_spkid")
-class SoftmaxHead(LossHead):
+class SoftmaxHead(_PlainClassifierHead):
     """Linear classifier ``logits = x W + b`` with cross-entropy.
 
     Shapes: ``embeddings [B*M, D]``, ``labels [B*M]`` -> ``(loss [], accuracy [])``;
@@ -59,10 +78,6 @@ class SoftmaxHead(LossHead):
     >>> head = SoftmaxHead(num_classes=4)
     >>> loss, acc = head(np.ones((6, 3), "float32"), np.array([0, 0, 1, 1, 2, 2]))
     """
-
-    def __init__(self, num_classes: int, **kwargs):
-        self.num_classes = check_num_classes(num_classes, type(self).__name__)
-        super().__init__(**kwargs)
 
     def build(self, input_shape):
         dim = input_shape[-1]
@@ -80,15 +95,6 @@ class SoftmaxHead(LossHead):
         self._ensure_built(x)
         return tf.matmul(x, self.kernel) + self.bias
 
-    def call(self, embeddings, labels, training=False):
-        labels = as_labels(labels)
-        logits = self.logits(embeddings)
-        return cross_entropy(logits, labels), top1_accuracy(logits, labels)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(num_classes=self.num_classes)
-        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_spkid")
@@ -213,7 +219,7 @@ class AAMSoftmaxHead(AMSoftmaxHead):
 
 
 @keras.saving.register_keras_serializable(package="keras_spkid")
-class GlobalClassifierHead(LossHead):
+class GlobalClassifierHead(_PlainClassifierHead):
     """meta-SR's softmax baseline as a loss head: cross-entropy of a
     :class:`~keras_spkid.losses.prototypical.GlobalClassifier`.
 
@@ -225,8 +231,7 @@ class GlobalClassifierHead(LossHead):
     """
 
     def __init__(self, num_classes: int, **kwargs):
-        self.num_classes = check_num_classes(num_classes, type(self).__name__)
-        super().__init__(**kwargs)
+        super().__init__(num_classes, **kwargs)
         self.classifier = GlobalClassifier(num_classes, name="classifier")
 
     def build(self, input_shape):
@@ -237,12 +242,3 @@ class GlobalClassifierHead(LossHead):
         self._ensure_built(embeddings)
         return self.classifier(embeddings)
 
-    def call(self, embeddings, labels, training=False):
-        labels = as_labels(labels)
-        logits = self.logits(embeddings)
-        return cross_entropy(logits, labels), top1_accuracy(logits, labels)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(num_classes=self.num_classes)
-        return config
