@@ -95,6 +95,11 @@ class NumpyEpisodes:
             yield {key: np.stack([e[key] for e in episodes]) for key in episodes[0]}
 
 
+def _drain(iterator, count):
+    """Pull ``count`` elements and drop them."""
+    collections.deque(itertools.islice(iterator, count), maxlen=0)
+
+
 def main(argv=None):
     parser = _common.base_parser(__doc__)
     parser.add_argument("--corpus", default="wuw_corpus_ii", help="corpus to sample from")
@@ -153,8 +158,7 @@ def main(argv=None):
             iterator = iter(source)
             for _ in itertools.islice(iterator, args.warmup):  # tracing, buffers
                 pass
-            seconds, _ = _common.timed(lambda: collections.deque(
-                itertools.islice(iterator, elements), maxlen=0))
+            seconds, _ = _common.timed(_drain, iterator, elements)
             del iterator  # stop tf.data's background threads before the next timing
             return seconds
 

@@ -13,10 +13,10 @@ exit status 2; nothing already written is lost.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
+from keras_spkid.cli.reporting import run_command
 from keras_spkid.errors import SpkidError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -282,19 +282,7 @@ def main(argv=None) -> int:
 
         return getattr(train, TRAIN_COMMANDS[argv[0]])(argv[1:])
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s: %(message)s",
-    )
-    try:
-        return args.func(args)
-    except SpkidError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; finished work is kept, run the same command to resume",
-              file=sys.stderr)
-        return 130
+    return run_command(args.func, args, verbose=args.verbose)
 
 
 if __name__ == "__main__":

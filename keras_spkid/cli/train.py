@@ -8,12 +8,10 @@ checkpoints and calls the package. Re-running the same command with the same
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
 
 from keras_spkid.cli.config_args import add_config_args, config_from_args
-from keras_spkid.errors import SpkidError
+from keras_spkid.cli.reporting import run_command
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -51,17 +49,7 @@ def _run(argv, config_cls, train_fn, description, extra=None):
         extra(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    try:
-        config = config_from_args(args, config_cls)
-        return train_fn(config, args)
-    except SpkidError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; run the same command to resume from the last checkpoint",
-              file=sys.stderr)
-        return 130
+    return run_command(lambda: train_fn(config_from_args(args, config_cls), args))
 
 
 def protonet_main(argv=None) -> int:
