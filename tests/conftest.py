@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
 import pytest
 
 from keras_spkid.data.corpora import data_root, load_corpus
@@ -33,3 +34,14 @@ def voxceleb_meta(shared_data):
 def wuw(shared_data):
     """Catalogue of WUW Corpus II (8 kHz telephone speech, 215 speakers)."""
     return load_corpus("wuw_corpus_ii", shared_data)
+
+
+@pytest.fixture
+def mixed_precision():
+    """Run a test under the ``mixed_float16`` Keras policy, restoring the previous one."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

@@ -280,7 +280,7 @@ def main(argv=None) -> int:
     if argv and argv[0] in TRAIN_COMMANDS:
         from keras_spkid.cli import train
 
-        return getattr(train, TRAIN_COMMANDS[argv[0]])(argv[1:])
+        return getattr(train, TRAIN_COMMANDS[argv[0]])(argv[1:], prog=f"spkid {argv[0]}")
     args = build_parser().parse_args(argv)
     return run_command(args.func, args, verbose=args.verbose)
 

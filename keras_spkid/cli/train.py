@@ -42,8 +42,8 @@ HELP = {
 }
 
 
-def _run(argv, config_cls, train_fn, description, extra=None):
-    parser = argparse.ArgumentParser(description=description)
+def _run(argv, config_cls, train_fn, description, extra=None, prog=None):
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     add_config_args(parser, config_cls, HELP)
     if extra:
         extra(parser)
@@ -52,7 +52,7 @@ def _run(argv, config_cls, train_fn, description, extra=None):
     return run_command(lambda: train_fn(config_from_args(args, config_cls), args))
 
 
-def protonet_main(argv=None) -> int:
+def protonet_main(argv=None, prog=None) -> int:
     from keras_spkid.training.protonet import ProtonetConfig
 
     def extra(parser):
@@ -71,10 +71,10 @@ def protonet_main(argv=None) -> int:
         return 0
 
     return _run(argv, ProtonetConfig, run, "Train a prototypical network on few-shot episodes.",
-                extra)
+                extra, prog)
 
 
-def mae_main(argv=None) -> int:
+def mae_main(argv=None, prog=None) -> int:
     from keras_spkid.training.mae import MAEConfig
 
     def run(config, args):
@@ -84,10 +84,11 @@ def mae_main(argv=None) -> int:
         print(f"done: step {summary['step']}, best {summary['best']}")
         return 0
 
-    return _run(argv, MAEConfig, run, "Pre-train the conv encoder as a masked autoencoder.")
+    return _run(argv, MAEConfig, run, "Pre-train the conv encoder as a masked autoencoder.",
+                prog=prog)
 
 
-def classifier_main(argv=None) -> int:
+def classifier_main(argv=None, prog=None) -> int:
     from keras_spkid.training.classifier import ClassifierConfig
 
     def run(config, args):
@@ -98,4 +99,4 @@ def classifier_main(argv=None) -> int:
         return 0
 
     return _run(argv, ClassifierConfig, run,
-                "Train an encoder with a classification or metric-learning loss.")
+                "Train an encoder with a classification or metric-learning loss.", prog=prog)

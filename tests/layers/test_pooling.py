@@ -23,14 +23,6 @@ def softmax(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-@pytest.fixture
-def mixed_precision():
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 def sap_reference(x, kernel, bias, context):

@@ -49,14 +49,6 @@ def features(batch, frames, n_mels):
     return RNG.normal(size=(batch, frames, n_mels)).astype("float32")
 
 
-@pytest.fixture
-def mixed_precision():
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 def test_registry_lists_the_four_encoders():
