@@ -5,6 +5,9 @@
 ``spkid episodes``   draw few-shot episodes from the cache and report their rate
 ``spkid train-protonet | train-mae | train-classifier``  the training commands
 (the same as ``train_protonet.py``, ``train_mae.py``, ``train_classifier.py``)
+``spkid eval fewshot | verify | identify | knn | trials``  evaluation reports
+``spkid extract-embeds``  embed a list or folder (the same as ``extract_embeds.py``)
+``spkid closest-celeb build | query``  speaker galleries (the same as ``closest_celeb.py``)
 
 Bad input ends with one line on stderr (``error: <file>: <what> (<what to do>)``) and
 exit status 2; nothing already written is lost.
@@ -29,10 +32,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_catalogue_args(parser: argparse.ArgumentParser) -> None:
-    """Flags that say which corpus to read (exactly one source)."""
+def add_catalogue_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """Flags that say which corpus to read (exactly one source, or none if not ``required``)."""
     group = parser.add_argument_group("corpus (one of)")
-    source = group.add_mutually_exclusive_group(required=True)
+    source = group.add_mutually_exclusive_group(required=required)
     source.add_argument("--corpus", help="name of a corpus under $SPKID_DATA / ../shared/data "
                         "(wuw_corpus_ii, librispeech_1utt, fsdd)")
     source.add_argument("--manifest", help="MANIFEST.tsv with speaker and path columns")
@@ -266,21 +269,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_episodes)
 
-    for command in TRAIN_COMMANDS:  # listed in the help; dispatched in main()
+    from keras_spkid.cli.evaluate import add_eval_parser
+
+    add_eval_parser(sub)
+
+    for command in OWN_PARSER_COMMANDS:  # listed in the help; dispatched in main()
         sub.add_parser(command, help=f"see spkid {command} --help")
     return parser
 
 
-TRAIN_COMMANDS = {"train-protonet": "protonet_main", "train-mae": "mae_main",
-                  "train-classifier": "classifier_main"}
+OWN_PARSER_COMMANDS = {  # command -> (module, function) with its own argument parser
+    "train-protonet": ("keras_spkid.cli.train", "protonet_main"),
+    "train-mae": ("keras_spkid.cli.train", "mae_main"),
+    "train-classifier": ("keras_spkid.cli.train", "classifier_main"),
+    "extract-embeds": ("keras_spkid.cli.embed", "main"),
+    "closest-celeb": ("keras_spkid.cli.celeb", "main"),
+}
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in TRAIN_COMMANDS:
-        from keras_spkid.cli import train
+    if argv and argv[0] in OWN_PARSER_COMMANDS:
+        import importlib
 
-        return getattr(train, TRAIN_COMMANDS[argv[0]])(argv[1:], prog=f"spkid {argv[0]}")
+        module, function = OWN_PARSER_COMMANDS[argv[0]]
+        entry = getattr(importlib.import_module(module), function)
+        return entry(argv[1:], prog=f"spkid {argv[0]}")
     args = build_parser().parse_args(argv)
     return run_command(args.func, args, verbose=args.verbose)
 

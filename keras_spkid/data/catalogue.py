@@ -363,3 +363,50 @@ def write_manifest(catalogue: Catalogue, path) -> None:
             seconds = "" if u.seconds is None else f"{u.seconds:.3f}"
             writer.writerow([u.speaker, u.path, u.recording, seconds, u.split or ""])
     os.replace(tmp, path)
+
+
+def read_path_list(path) -> tuple[list[str], list[str] | None]:
+    """Read a tab-separated list with a header holding a ``path`` column.
+
+    The input format of ``extract_embeds.py``: ``path`` (relative to an audio root) is
+    required; a ``speaker`` column is optional. Other columns are ignored, so a full
+    ``MANIFEST.tsv`` is accepted too.
+
+    Returns:
+        ``(paths, speakers)``: the paths as given (checked to be relative and free of
+        ``..``), and the speakers in the same order, or ``None`` without the column.
+
+    Raises:
+        DataError: the file is missing, empty or lists no path.
+        ListFormatError: no ``path`` column, a row of the wrong width, an empty or
+            unsafe path, or an empty speaker.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: list not found (give a TSV file with a 'path' column)")
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        header = [h.strip() for h in next(reader, [])]
+        if not header:
+            raise DataError(f"{path}: list is empty (expected a header line with a 'path' column)")
+        if "path" not in header:
+            raise ListFormatError(path, 1, "\t".join(header), "a header with a 'path' column")
+        column = {name: i for i, name in enumerate(header)}
+        paths, speakers = [], [] if "speaker" in column else None
+        for line_number, row in enumerate(reader, start=2):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise ListFormatError(path, line_number, "\t".join(row),
+                                      f"{len(header)} tab-separated fields")
+            given = row[column["path"]].strip()
+            check_relative_path(given, path, line_number)
+            paths.append(given)
+            if speakers is not None:
+                speaker = row[column["speaker"]].strip()
+                if not speaker:
+                    raise ListFormatError(path, line_number, "\t".join(row), "a speaker id")
+                speakers.append(speaker)
+    if not paths:
+        raise DataError(f"{path}: list has a header but no rows (add one audio path per line)")
+    return paths, speakers

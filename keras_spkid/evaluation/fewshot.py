@@ -95,3 +95,55 @@ class FewShotEvaluator:
     def __call__(self, encoder) -> AccuracyCI:
         return mean_ci95(episode_accuracies(encoder, self.dataset, self.spec.n_way,
                                             self.spec.k_shot, self.distance))
+
+
+def eligible_for_episodes(speakers, clips_per_speaker: int) -> np.ndarray:
+    """Speaker ids with at least ``clips_per_speaker`` clips (sorted)."""
+    ids, counts = np.unique(np.asarray(speakers, dtype=str), return_counts=True)
+    return ids[counts >= clips_per_speaker]
+
+
+def embedding_episode_accuracies(support, query, speakers, n_way: int, k_shot: int,
+                                 n_query: int, episodes: int, seed: int = 0) -> np.ndarray:
+    """Per-episode accuracy of nearest-prototype classification on precomputed embeddings.
+
+    Each episode draws ``n_way`` speakers among those with ``k_shot + n_query`` clips,
+    then ``k_shot`` support and ``n_query`` query clips of each without overlap.
+    Support clips use their row of ``support`` (e.g. full-utterance embeddings), query
+    clips their row of ``query`` (e.g. 1 s crops), so one embedding pass serves every
+    table cell. Prototypes are the mean of normalised support embeddings; queries go
+    to the prototype of highest cosine.
+
+    Args:
+        support, query: ``[n, d]`` embeddings of the same ``n`` clips.
+        speakers: ``[n]`` speaker of each clip.
+        n_way, k_shot, n_query, episodes: episode shape and count.
+        seed: which episodes (the same seed gives the same episodes).
+
+    Returns:
+        ``[episodes]`` float64 accuracies.
+
+    Raises:
+        DataError: fewer than ``n_way`` speakers have ``k_shot + n_query`` clips.
+    """
+    from keras_spkid.errors import DataError
+    from keras_spkid.inference.embedder import l2_normalize
+
+    speakers = np.asarray(speakers, dtype=str)
+    eligible = eligible_for_episodes(speakers, k_shot + n_query)
+    if len(eligible) < n_way:
+        raise DataError(f"{n_way}-way {k_shot}-shot {n_query}-query episodes need {n_way} "
+                        f"speakers with {k_shot + n_query} clips; only {len(eligible)} have them")
+    support, query = l2_normalize(support), l2_normalize(query)
+    rows = {s: np.flatnonzero(speakers == s) for s in eligible}
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_way), n_query)
+    accuracies = np.empty(episodes)
+    for e in range(episodes):
+        chosen = rng.choice(len(eligible), n_way, replace=False)
+        picks = [rng.choice(rows[eligible[c]], k_shot + n_query, replace=False) for c in chosen]
+        protos = np.stack([support[p[:k_shot]].mean(axis=0) for p in picks])
+        protos /= np.maximum(np.linalg.norm(protos, axis=1, keepdims=True), 1e-12)
+        queries = query[np.concatenate([p[k_shot:] for p in picks])]
+        accuracies[e] = np.mean(np.argmax(queries @ protos.T, axis=1) == labels)
+    return accuracies

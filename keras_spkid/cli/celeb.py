@@ -1,0 +1,125 @@
+"""``closest_celeb.py`` / ``spkid closest-celeb``: which enrolled voice is this closest to?
+
+    closest_celeb.py build --embeddings OUT.npz [--names vox1_identities.txt] --output GALLERY.npz
+    closest_celeb.py query --gallery GALLERY.npz [--model MODEL.keras] --audio FILE [FILE ...]
+                           [--top_k 5] [--json]
+
+``build`` makes one prototype per speaker (mean of L2-normalised embeddings), with
+display names from a VoxCeleb identities file, and stores the decision threshold of
+``--calibration`` (default: the calibration shipped with the embeddings' model).
+``query`` prints the top-k names with cosine scores per file and "unknown" when the
+best score is under the threshold; ``--json`` prints one object per file per line:
+``{"audio": FILE, "matches": [{"name": ..., "score": ...}, ...], "decision": ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from keras_spkid.cli.reporting import run_command
+from keras_spkid.errors import SpkidError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def build_parser(prog=None) -> argparse.ArgumentParser:
+    from keras_spkid.search.index import BACKENDS
+
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("build", help="one prototype per speaker from an embeddings .npz")
+    p.add_argument("--embeddings", required=True, help="from extract_embeds.py (with speakers)")
+    p.add_argument("--names", help="VoxCeleb identities file ('id10001 A.J._Buckley')")
+    p.add_argument("--calibration", help="calibration.json whose threshold decides 'unknown' "
+                   "(default: the one next to the embeddings' model, if any)")
+    p.add_argument("--threshold", type=float, help="set the threshold by hand instead")
+    p.add_argument("--output", required=True, help="the gallery .npz to write")
+    p.set_defaults(func=build)
+
+    p = sub.add_parser("query", help="closest speakers of audio files")
+    p.add_argument("--gallery", required=True)
+    p.add_argument("--model", help="the model the gallery was built with (default: built-in)")
+    p.add_argument("--audio", required=True, nargs="+", help="audio files")
+    p.add_argument("--top_k", type=int, default=5)
+    p.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="search: scikit-learn (default for small galleries), TensorFlow "
+                   "brute force, FAISS exact, or FAISS HNSW (default above 20,000 entries)")
+    p.add_argument("--crops", type=int, default=0, help="mean over N 3 s crops; 0 = whole file")
+    p.set_defaults(func=query)
+    return parser
+
+
+def build(args) -> int:
+    from keras_spkid.data.voxceleb import display_name, read_identities
+    from keras_spkid.inference.embedding_set import EmbeddingSet
+    from keras_spkid.scoring.calibration import CALIBRATION_FILE, Calibration
+    from keras_spkid.search.gallery import Gallery
+
+    embeddings = EmbeddingSet.load(args.embeddings)
+    speakers = embeddings.require_speakers(args.embeddings)
+    names = ({k: display_name(v) for k, v in read_identities(args.names).items()}
+             if args.names else None)
+    gallery = Gallery.from_embeddings(embeddings.embeddings, speakers, names,
+                                      meta={"model": embeddings.info.get("model"),
+                                            "embeddings": str(args.embeddings)})
+    calibration = None
+    if args.calibration:
+        calibration = Calibration.load(args.calibration)
+    elif embeddings.info.get("model"):
+        shipped = Path(embeddings.info["model"]).with_name(CALIBRATION_FILE)
+        calibration = Calibration.load(shipped) if shipped.is_file() else None
+    if calibration is not None:
+        gallery.set_calibration(calibration)
+    if args.threshold is not None:
+        gallery.threshold = args.threshold
+    gallery.save(args.output)
+    threshold = ("none: every query gets its closest speaker" if gallery.threshold is None
+                 else f"{gallery.threshold:.4f}")
+    print(f"wrote {args.output}: {len(gallery)} speakers from {len(embeddings)} clips; "
+          f"unknown threshold {threshold}")
+    return 0
+
+
+def query(args) -> int:
+    from keras_spkid.audio.io import load_audio
+    from keras_spkid.inference.embedder import Embedder
+    from keras_spkid.inference.model_io import load_embedding_model
+    from keras_spkid.search.gallery import Gallery
+
+    gallery = Gallery.load(args.gallery)
+    model = load_embedding_model(args.model)
+    if model.dim != gallery.dim:
+        raise SpkidError(f"{args.gallery}: built with {gallery.dim}-dim embeddings but "
+                         f"{model.path} gives {model.dim} (give the gallery's --model)")
+    embedder = Embedder(model.model, crops=args.crops, min_samples=model.min_samples)
+    failed = 0
+    for path in args.audio:
+        try:
+            wave = load_audio(path)
+            result = gallery.identify(embedder([wave], [path]), args.top_k, args.backend)[0]
+        except SpkidError as error:
+            failed += 1
+            if args.json:
+                print(json.dumps({"audio": path, "error": str(error)}))
+            else:
+                print(f"error: {error}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({"audio": path, **result.as_dict()}))
+        else:
+            print(f"{path}: {result.decision}")
+            for rank, match in enumerate(result.matches, 1):
+                print(f"  {rank}. {match.name:<30s} {match.score:.3f}")
+    return 2 if failed == len(args.audio) else (1 if failed else 0)
+
+
+def main(argv=None, prog=None) -> int:
+    args = build_parser(prog).parse_args(argv)
+    return run_command(args.func, args, verbose=args.verbose)

@@ -1,0 +1,359 @@
+"""``spkid eval ...``: the numbers people compare with papers.
+
+``fewshot``   N-way x K-shot accuracy table with 95% CIs (query length full/1/2/3 s)
+``verify``    EER and minDCF (p_target 0.01, 0.05) on a ``veri_test.txt``-style trial
+              list, optional AS-Norm, DET plot; ``--calibrate`` stores a threshold
+``identify``  closed-set top-1 / top-5 / macro accuracy
+``knn``       scikit-learn ``KNeighborsClassifier`` accuracy
+``trials``    write a trial list for a labelled corpus (e.g. WUW test speakers)
+
+Embeddings come from ``--embeddings OUT.npz`` (made by ``extract_embeds.py``) or are
+extracted from a corpus (``--corpus/--manifest/--folder/...``) with ``--model`` (default:
+the built-in model) into ``--out``, where they are reused by the next command.
+Each command writes ``<out>/<command>.md``, ``.json`` and, for fewshot and verify, ``.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from keras_spkid.errors import SpkidError
+
+QUERY_LENGTHS = ("full", "1", "2", "3")
+
+
+def _model_source(parser):
+    parser.add_argument("--model", help="a .keras model (default: the built-in model)")
+    parser.add_argument("--embeddings", help="embeddings .npz from extract_embeds.py "
+                        "(instead of extracting from a corpus)")
+    parser.add_argument("--out", default="runs/eval", help="folder for reports and embeddings")
+
+
+def _catalogue(args):
+    from keras_spkid.cli.main import catalogue_from_args
+
+    if not any(getattr(args, flag, None) for flag in
+               ("corpus", "manifest", "folder", "voxceleb", "train_list", "iden_split")):
+        raise SpkidError("give --embeddings, or a corpus to embed (--corpus, --manifest, --folder, ...)")
+    return catalogue_from_args(args)
+
+
+def _extract(args, catalogue, crops: int = 0, crop_seconds: float = 3.0, tag: str = "full"):
+    """Embeddings of a catalogue's files, extracted once into ``--out`` and reused."""
+    from keras_spkid.inference.embedding_set import EmbeddingSet
+    from keras_spkid.inference.extract import extract_embeddings
+    from keras_spkid.inference.model_io import load_embedding_model
+
+    model = load_embedding_model(args.model)
+    paths = [u.path for u in catalogue]
+    output = Path(args.out) / f"embeddings-{catalogue.name or 'corpus'}-{tag}.npz"
+    if output.is_file():
+        cached = EmbeddingSet.load(output)
+        info = cached.info
+        if (info.get("model") == str(model.path) and info.get("crops") == crops
+                and set(cached.paths) <= set(paths) and len(cached) > 0
+                and not Path(str(output) + ".parts").exists()):
+            print(f"reusing {output}")
+            return cached
+    report = extract_embeddings(model, paths, catalogue.root, output,
+                                speakers=[u.speaker for u in catalogue], crops=crops,
+                                crop_seconds=crop_seconds, progress=not args.quiet)
+    print(report)
+    return EmbeddingSet.load(output)
+
+
+def _embeddings(args, crops=0, crop_seconds=3.0, tag="full"):
+    from keras_spkid.inference.embedding_set import EmbeddingSet
+
+    if args.embeddings:
+        return EmbeddingSet.load(args.embeddings), None
+    catalogue = _catalogue(args)
+    return _extract(args, catalogue, crops, crop_seconds, tag), catalogue
+
+
+def _done(paths):
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+# ----- fewshot -----
+def cmd_fewshot(args) -> int:
+    from keras_spkid.errors import DataError
+    from keras_spkid.evaluation.fewshot import embedding_episode_accuracies, mean_ci95
+    from keras_spkid.evaluation.plots import fewshot_figure
+    from keras_spkid.evaluation.report import markdown_table, write_report
+
+    support, catalogue = _embeddings(args)
+    speakers = support.require_speakers()
+    rows = []
+    for query_length in args.query:
+        if query_length == "full":
+            query = support
+        elif args.embeddings:
+            raise SpkidError(f"--query {query_length} needs audio: give a corpus and --model "
+                             "instead of --embeddings")
+        else:
+            query = _extract(args, catalogue, crops=1, crop_seconds=float(query_length),
+                             tag=f"crop{query_length}s")
+        # keep clips that both passes embedded
+        common = sorted(set(support.paths) & set(query.paths))
+        s_rows, q_rows = support.lookup(common), query.lookup(common)
+        label = "full" if query_length == "full" else f"{query_length} s"
+        for way in args.ways:
+            for shot in args.shots:
+                try:
+                    acc = embedding_episode_accuracies(
+                        support.embeddings[s_rows], query.embeddings[q_rows], speakers[s_rows],
+                        way, shot, args.queries, args.episodes, args.seed)
+                    ci = mean_ci95(acc)
+                    rows.append({"way": way, "shot": shot, "query": label, "mean": ci.mean,
+                                 "ci95": ci.ci95, "episodes": ci.episodes})
+                except DataError as why:
+                    rows.append({"way": way, "shot": shot, "query": label, "mean": None,
+                                 "ci95": None, "episodes": 0, "note": str(why)})
+    table = markdown_table(
+        ["query", "way", "shot", "accuracy (%)"],
+        [[r["query"], r["way"], r["shot"],
+          f"{100 * r['mean']:.2f} ± {100 * r['ci95']:.2f}" if r["mean"] is not None
+          else f"n/a: {r['note']}"] for r in rows])
+    source = args.embeddings or (catalogue.name if catalogue else "")
+    markdown = (f"# Few-shot identification: {source}\n\n{args.episodes} episodes per cell, "
+                f"{args.queries} queries per speaker, seed {args.seed}; mean ± 95% CI "
+                f"(1.96 x std over episodes / sqrt(episodes)). Support clips: full utterances.\n\n"
+                + table)
+    print(markdown)
+    data = {"rows": rows, "episodes": args.episodes, "queries": args.queries, "seed": args.seed,
+            "source": source, "model": support.info.get("model")}
+    return _done(write_report(args.out, "fewshot", markdown, data, fewshot_figure(rows)))
+
+
+# ----- verify -----
+def _trials_root(args):
+    if args.root:
+        return Path(args.root)
+    if args.corpus:
+        from keras_spkid.data.corpora import load_corpus
+
+        return load_corpus(args.corpus).root
+    raise SpkidError("--trials paths are relative to an audio folder: give --root (or --corpus)")
+
+
+def _trial_embeddings(args, trials, crops, crop_seconds, tag, paths):
+    from keras_spkid.inference.embedding_set import EmbeddingSet
+    from keras_spkid.inference.extract import extract_embeddings
+    from keras_spkid.inference.model_io import load_embedding_model
+
+    output = Path(args.out) / f"embeddings-trials-{Path(args.trials).stem}-{tag}.npz"
+    model = load_embedding_model(args.model)
+    if output.is_file():
+        cached = EmbeddingSet.load(output)
+        if cached.info.get("model") == str(model.path) and set(paths) <= set(cached.paths):
+            print(f"reusing {output}")
+            return cached
+    print(extract_embeddings(model, paths, _trials_root(args), output, crops=crops,
+                             crop_seconds=crop_seconds, progress=not args.quiet))
+    return EmbeddingSet.load(output)
+
+
+def cmd_verify(args) -> int:
+    from keras_spkid.data.voxceleb import UNKNOWN_LABEL, read_trials
+    from keras_spkid.evaluation.plots import det_figure
+    from keras_spkid.evaluation.report import markdown_table, write_report
+    from keras_spkid.evaluation.trials import score_trials, trial_paths
+    from keras_spkid.evaluation.verification import (
+        equal_error_rate,
+        error_rates,
+        min_dcf,
+    )
+    from keras_spkid.inference.embedding_set import EmbeddingSet
+    from keras_spkid.scoring.calibration import calibrate
+
+    trials = read_trials(args.trials)
+    if (trials.labels == UNKNOWN_LABEL).any():
+        raise SpkidError(f"{args.trials}: has unlabelled (2-column) trials; EER needs labels")
+    if args.embeddings:
+        enrol = EmbeddingSet.load(args.embeddings)
+        test = None
+        if args.test_seconds:
+            raise SpkidError("--test_seconds needs audio: give --root/--corpus instead of --embeddings")
+    else:
+        enrol = _trial_embeddings(args, trials, args.crops, 3.0,
+                                  "full" if not args.crops else f"{args.crops}crops",
+                                  trial_paths(trials))
+        test = None
+        if args.test_seconds:
+            test = _trial_embeddings(args, trials, 1, args.test_seconds,
+                                     f"crop{args.test_seconds:g}s", list(dict.fromkeys(trials.test)))
+    asnorm = None
+    if args.cohort:
+        from keras_spkid.scoring.asnorm import ASNorm
+
+        asnorm = ASNorm(EmbeddingSet.load(args.cohort).embeddings, top_k=args.cohort_top_k)
+    results, curves, eers = {}, {}, {}
+    variants = [("cosine", None)] + ([("asnorm", asnorm)] if asnorm is not None else [])
+    for name, norm in variants:
+        scores = score_trials(trials, enrol, test, norm, source=str(args.trials))
+        eer, eer_threshold = equal_error_rate(scores, trials.labels)
+        dcf1, _ = min_dcf(scores, trials.labels, 0.01)
+        dcf5, _ = min_dcf(scores, trials.labels, 0.05)
+        rates = error_rates(scores, trials.labels)
+        curves[name], eers[name] = (rates.false_alarm, rates.miss), eer
+        results[name] = {"eer": eer, "eer_threshold": eer_threshold, "min_dcf_0.01": dcf1,
+                         "min_dcf_0.05": dcf5}
+        if args.calibrate and name == variants[-1][0]:  # AS-Norm scores when a cohort is given
+            calibration = calibrate(scores, trials.labels, args.calibrate, args.far, score=name,
+                                    trials=Path(args.trials).name)
+            results[name]["calibration"] = calibration.to_json()
+            target = Path(args.save_calibration or Path(args.out) / "calibration.json")
+            calibration.save(target)
+            print(f"calibrated: {calibration.describe()}; saved to {target}")
+    labels = trials.labels
+    test_kind = f"test utterances cut to {args.test_seconds:g} s" if args.test_seconds else (
+        f"mean of {args.crops} crops" if args.crops else "full utterances")
+    markdown = (f"# Verification: {Path(args.trials).name}\n\n{int(labels.sum())} target and "
+                f"{int(labels.size - labels.sum())} non-target trials; {test_kind}.\n\n"
+                + markdown_table(["scores", "EER (%)", "minDCF (p=0.01)", "minDCF (p=0.05)"],
+                                 [[n, f"{100 * r['eer']:.2f}", f"{r['min_dcf_0.01']:.4f}",
+                                   f"{r['min_dcf_0.05']:.4f}"] for n, r in results.items()]))
+    print(markdown)
+    data = {"trials": str(args.trials), "num_target": int(labels.sum()),
+            "num_nontarget": int(labels.size - labels.sum()), "test": test_kind,
+            "model": enrol.info.get("model"), "results": results}
+    return _done(write_report(args.out, "verify", markdown, data, det_figure(curves, eers)))
+
+
+# ----- identify / knn -----
+def _split(args, embeddings, catalogue):
+    """Enrol/test rows: the catalogue's named splits if asked, else recording-disjoint."""
+    from keras_spkid.evaluation.identification import recording_disjoint_split
+
+    if args.enrol_split or args.test_split:
+        if catalogue is None:
+            raise SpkidError("--enrol_split/--test_split need a corpus with splits, not --embeddings")
+        split_of = {u.path: u.split for u in catalogue}
+        splits = np.asarray([split_of.get(p) for p in embeddings.paths], dtype=object)
+        enrol = np.flatnonzero(splits == (args.enrol_split or "train"))
+        test = np.flatnonzero(splits == (args.test_split or "test"))
+        if not enrol.size or not test.size:
+            raise SpkidError(f"splits {args.enrol_split!r}/{args.test_split!r} are empty; "
+                             f"the corpus has {sorted(set(split_of.values()) - {None})}")
+        return enrol, test
+    return recording_disjoint_split(embeddings, args.test_fraction, args.seed)
+
+
+def _identification(args, name: str, evaluate) -> int:
+    from keras_spkid.evaluation.report import markdown_table, write_report
+
+    embeddings, catalogue = _embeddings(args, args.crops, 3.0,
+                                        "full" if not args.crops else f"{args.crops}crops")
+    enrol, test = _split(args, embeddings, catalogue)
+    result = evaluate(embeddings.select(enrol), embeddings.select(test))
+    markdown = (f"# {name}\n\n{result.num_speakers} enrolled speakers, {len(enrol)} enrolment "
+                f"and {result.num_test} test clips, no recording on both sides.\n\n"
+                + markdown_table(["top-1 (%)", "top-5 (%)", "macro top-1 (%)"],
+                                 [[f"{100 * result.top1:.2f}", f"{100 * result.top5:.2f}",
+                                   f"{100 * result.macro:.2f}"]]))
+    print(markdown)
+    data = dict(result.as_dict(), model=embeddings.info.get("model"), command=name)
+    return _done(write_report(args.out, args.eval_command, markdown, data))
+
+
+def cmd_identify(args) -> int:
+    from keras_spkid.evaluation.identification import closed_set_identification
+
+    return _identification(args, "Closed-set identification (nearest prototype)",
+                           closed_set_identification)
+
+
+def cmd_knn(args) -> int:
+    from keras_spkid.evaluation.identification import knn_identification
+
+    return _identification(
+        args, f"kNN classification (k={args.k}, {args.metric}, {args.weights})",
+        lambda e, t: knn_identification(e, t, args.k, args.metric, args.weights))
+
+
+# ----- trials -----
+def cmd_trials(args) -> int:
+    from keras_spkid.evaluation.trials import make_trials, write_trials
+
+    catalogue = _catalogue(args)
+    utts = list(catalogue)
+    trials = make_trials([u.path for u in utts], [u.speaker for u in utts],
+                         [u.recording for u in utts], args.targets_per_speaker,
+                         args.nontargets_per_target, not args.same_recording, args.seed)
+    write_trials(trials, args.output)
+    print(f"wrote {args.output}: {int(trials.labels.sum())} target and "
+          f"{int((trials.labels == 0).sum())} non-target trials (root: {catalogue.root})")
+    return 0
+
+
+def add_eval_parser(sub) -> None:
+    """Register ``spkid eval`` and its subcommands on an argparse subparsers object."""
+    from keras_spkid.cli.main import _positive_int, add_catalogue_args
+
+    parser = sub.add_parser("eval", help="evaluate a model: fewshot, verify, identify, knn, trials")
+    commands = parser.add_subparsers(dest="eval_command", required=True, metavar="EVAL")
+
+    p = commands.add_parser("fewshot", help="N-way x K-shot accuracy table with 95%% CIs")
+    _model_source(p)
+    add_catalogue_args(p, required=False)
+    p.add_argument("--ways", type=_positive_int, nargs="+", default=[3, 5, 10])
+    p.add_argument("--shots", type=_positive_int, nargs="+", default=[1, 5, 10])
+    p.add_argument("--queries", type=_positive_int, default=15, help="queries per speaker")
+    p.add_argument("--episodes", type=_positive_int, default=1000)
+    p.add_argument("--query", nargs="+", choices=QUERY_LENGTHS, default=["full"],
+                   help="query length: full utterances or a centre crop of 1, 2 or 3 s")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_fewshot, crops=0)
+
+    p = commands.add_parser("verify", help="EER / minDCF on a trial list; DET plot; calibration")
+    p.add_argument("--trials", required=True, help="trial list: 'label enrol test' lines")
+    p.add_argument("--root", help="audio folder the trial paths are relative to")
+    p.add_argument("--corpus", help="take --root from this corpus of $SPKID_DATA")
+    _model_source(p)
+    p.add_argument("--crops", type=int, default=0, help="mean over N fixed 3 s crops "
+                   "(voxceleb_trainer: 10); 0 = full utterances")
+    p.add_argument("--test_seconds", type=float, default=None,
+                   help="cut test utterances to this many seconds (short-utterance trials)")
+    p.add_argument("--cohort", help="embeddings .npz of cohort speakers: adds AS-Norm scores")
+    p.add_argument("--cohort_top_k", type=_positive_int, default=200)
+    p.add_argument("--calibrate", choices=("eer", "far"),
+                   help="choose a threshold at the EER point or at --far false accepts")
+    p.add_argument("--far", type=float, default=0.01, help="target false-accept rate")
+    p.add_argument("--save_calibration", help="where to write calibration.json (default: "
+                   "<out>/calibration.json; put it next to model.keras to ship it)")
+    p.set_defaults(func=cmd_verify)
+
+    for name, func, help_text in (("identify", cmd_identify, "closed-set top-1/top-5/macro accuracy"),
+                                  ("knn", cmd_knn, "scikit-learn KNeighborsClassifier accuracy")):
+        p = commands.add_parser(name, help=help_text)
+        _model_source(p)
+        add_catalogue_args(p, required=False)
+        p.add_argument("--crops", type=int, default=0)
+        p.add_argument("--enrol_split", help="manifest split to enrol from (e.g. train)")
+        p.add_argument("--test_split", help="manifest split to test on (e.g. test)")
+        p.add_argument("--test_fraction", type=float, default=0.5,
+                       help="without splits: share of each speaker's recordings tested")
+        p.add_argument("--seed", type=int, default=0)
+        if name == "knn":
+            p.add_argument("--k", type=_positive_int, default=5)
+            p.add_argument("--metric", default="cosine", help="any scikit-learn metric")
+            p.add_argument("--weights", choices=("uniform", "distance"), default="uniform")
+        p.set_defaults(func=func)
+
+    p = commands.add_parser("trials", help="write a trial list for a labelled corpus")
+    add_catalogue_args(p)
+    p.add_argument("--output", required=True)
+    p.add_argument("--targets_per_speaker", type=_positive_int, default=20)
+    p.add_argument("--nontargets_per_target", type=_positive_int, default=1)
+    p.add_argument("--same_recording", action="store_true",
+                   help="allow target pairs from one recording (default: cross-recording only)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_trials)
+
+    for p in commands.choices.values():
+        p.add_argument("--quiet", action="store_true", help="no progress bar")

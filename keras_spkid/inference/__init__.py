@@ -1,0 +1,1 @@
+"""Using a trained model: load it, embed audio files, store the embeddings."""

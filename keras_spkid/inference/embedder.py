@@ -1,0 +1,139 @@
+"""Turn waveforms into L2-normalised speaker embeddings, in batches grouped by length.
+
+Two ways to embed an utterance, as in the reference systems:
+
+* **full** (``crops=0``): the whole utterance in one pass. To batch utterances of
+  different lengths without padding (padding changes the statistics that pooling and
+  mean normalisation compute), each waveform is trimmed to the longest length of a
+  geometric grid (ratio :data:`LENGTH_GRID_RATIO`) that fits it. This drops at most 2%
+  of a clip's end and depends only on the clip itself, so an utterance's embedding is
+  the same whatever else is in the batch.
+* **crops** (``crops=N``): the mean of the embeddings of N evenly spaced fixed-length
+  crops (voxceleb_trainer's 10 x 3 s test protocol); one crop is taken from the centre.
+
+Clips shorter than the front end's window cannot be analysed and raise; clips shorter
+than ``min_seconds`` (what the encoders need, e.g. conv6's 64 frames) are repeated
+(wrap padding, as voxceleb_trainer does) up to that length.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from keras_spkid.audio.io import SAMPLE_RATE
+from keras_spkid.errors import AudioError
+
+LENGTH_GRID_RATIO = 1.02
+"""Consecutive allowed full-utterance lengths differ by this factor (<= 2% trimmed)."""
+
+
+def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Rows of ``x`` scaled to unit L2 norm (zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=axis, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+def wrap_to_length(x: np.ndarray, length: int) -> np.ndarray:
+    """``x`` repeated end to end and cut to ``length`` samples."""
+    if x.size >= length:
+        return x[:length]
+    return np.resize(x, length)
+
+
+def crop_starts(num_samples: int, crop: int, crops: int) -> np.ndarray:
+    """Start offsets of ``crops`` evenly spaced crops (one crop: the centre one)."""
+    room = max(0, num_samples - crop)
+    if crops == 1:
+        return np.array([room // 2])
+    return np.linspace(0, room, crops).astype(np.int64)
+
+
+class Embedder:
+    """Batched, length-grouped embedding of waveforms with a raw-audio model.
+
+    Args:
+        model: ``keras.Model`` ``[B, samples] -> [B, D]`` (see
+            :func:`~keras_spkid.inference.model_io.load_embedding_model`).
+        crops: 0 for full utterances, else the number of fixed crops averaged.
+        crop_seconds: crop length for ``crops > 0``.
+        min_seconds: shorter clips are wrap-padded to this length.
+        max_batch_seconds: audio per model call (bounds memory on long utterances).
+        min_samples: clips shorter than this (the front end's window) raise.
+    """
+
+    def __init__(self, model, crops: int = 0, crop_seconds: float = 3.0,
+                 min_seconds: float = 1.0, max_batch_seconds: float = 240.0,
+                 min_samples: int = 400):
+        if crops < 0:
+            raise ValueError(f"crops must be >= 0, got {crops}")
+        self.model = model
+        self.crops = int(crops)
+        self.crop_samples = int(round(crop_seconds * SAMPLE_RATE))
+        self.min_length = int(round(min_seconds * SAMPLE_RATE))
+        self.max_batch_samples = int(max_batch_seconds * SAMPLE_RATE)
+        self.min_samples = int(min_samples)
+        self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def grid_length(self, num_samples: int) -> int:
+        """The length a full utterance of ``num_samples`` is trimmed to (>= min length)."""
+        if num_samples <= self.min_length:
+            return self.min_length
+        steps = math.floor(math.log(num_samples / self.min_length) / math.log(LENGTH_GRID_RATIO))
+        length = int(self.min_length * LENGTH_GRID_RATIO ** steps)
+        # float rounding must never make the grid length exceed the clip
+        return min(length, num_samples)
+
+    def _pieces(self, x: np.ndarray) -> list[np.ndarray]:
+        """The fixed-length inputs one waveform is embedded from."""
+        if self.crops == 0:
+            x = wrap_to_length(x, max(x.size, self.min_length))
+            return [x[: self.grid_length(x.size)]]
+        x = wrap_to_length(x, max(x.size, self.crop_samples))
+        return [x[s: s + self.crop_samples] for s in crop_starts(x.size, self.crop_samples,
+                                                                  self.crops)]
+
+    def check(self, x: np.ndarray, source="<waveform>") -> None:
+        """Raise :class:`AudioError` for a clip the front end cannot analyse."""
+        if x.size < self.min_samples:
+            raise AudioError(source, f"too short to embed: {1000 * x.size / SAMPLE_RATE:.1f} ms "
+                             f"(the front end needs {1000 * self.min_samples / SAMPLE_RATE:.0f} "
+                             "ms)", "use a clip of at least 0.5 s")
+
+    def __call__(self, waveforms, sources=None) -> np.ndarray:
+        """Embed 16 kHz waveforms.
+
+        Args:
+            waveforms: sequence of ``[samples]`` float32 arrays.
+            sources: names for error messages (file paths), same length.
+
+        Returns:
+            ``[n, D]`` float32, each row L2-normalised.
+        """
+        sources = sources if sources is not None else [f"<waveform {i}>" for i in range(len(waveforms))]
+        pieces, owner = [], []
+        for i, (x, source) in enumerate(zip(waveforms, sources)):
+            x = np.asarray(x, dtype=np.float32).reshape(-1)
+            self.check(x, source)
+            for piece in self._pieces(x):
+                pieces.append(piece)
+                owner.append(i)
+        owner = np.asarray(owner)
+        outputs = [None] * len(pieces)
+        by_length: dict[int, list[int]] = {}
+        for j, piece in enumerate(pieces):
+            by_length.setdefault(piece.size, []).append(j)
+        for length, members in sorted(by_length.items()):
+            per_batch = max(1, self.max_batch_samples // length)
+            for start in range(0, len(members), per_batch):
+                batch = members[start: start + per_batch]
+                emb = self._call(tf.constant(np.stack([pieces[j] for j in batch])))
+                for j, e in zip(batch, l2_normalize(np.asarray(emb, dtype=np.float32))):
+                    outputs[j] = e
+        outputs = np.stack(outputs) if outputs else np.zeros((0, self.model.outputs[0].shape[-1]), np.float32)
+        result = np.zeros((len(waveforms), outputs.shape[1]), np.float32)
+        np.add.at(result, owner, outputs)
+        return l2_normalize(result)

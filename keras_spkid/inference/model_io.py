@@ -1,0 +1,111 @@
+"""Load an embedding model for inference: a ``.keras`` file, or the built-in default.
+
+Training runs save the encoder on filterbanks (``[B, frames, n_mels] -> [B, D]``);
+the shipped default model takes raw audio (``[B, samples] -> [B, D]``, front end
+inside). :func:`load_embedding_model` accepts both and always returns a model on raw
+16 kHz audio, so every command treats them alike. A ``calibration.json`` next to the
+model file (see :mod:`keras_spkid.scoring.calibration`) comes with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+from pathlib import Path
+
+import keras
+
+from keras_spkid.audio.frontend import LogMel
+from keras_spkid.errors import SpkidError
+from keras_spkid.scoring.calibration import CALIBRATION_FILE, Calibration
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "pretrained" / "default" / "model.keras"
+"""The built-in default model (raw 16 kHz audio in, L2-normalisable embedding out)."""
+
+
+class ModelError(SpkidError):
+    """A model file cannot be used for embedding extraction."""
+
+
+@dataclasses.dataclass
+class EmbeddingModel:
+    """A raw-audio embedding model and what callers need to know about it.
+
+    Attributes:
+        model: ``keras.Model`` ``[B, samples] -> [B, D]`` on 16 kHz audio.
+        path: the ``.keras`` file it came from.
+        frontend: the log-mel layer inside it (window, hop, sample rate).
+        calibration: the threshold stored next to the model, if any.
+    """
+
+    model: keras.Model
+    path: Path
+    frontend: LogMel
+    calibration: Calibration | None = None
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.outputs[0].shape[-1])
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest waveform the front end can analyse: one analysis window."""
+        return int(self.frontend.win_length)
+
+
+def _find_frontend(model: keras.Model) -> LogMel | None:
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, LogMel):
+            return layer
+    return None
+
+
+def _register_custom_objects() -> None:
+    """Import the modules whose layers a saved model may contain (registers them)."""
+    import keras_spkid.layers.pooling
+    import keras_spkid.losses
+    import keras_spkid.models  # noqa: F401
+
+
+def load_embedding_model(path=None) -> EmbeddingModel:
+    """Load ``path`` (default: the built-in model) as a raw-audio embedding model.
+
+    An encoder on filterbanks ``[B, T, n_mels]`` is wrapped with ``LogMel(n_mels)``
+    (the front end every training command uses).
+
+    Raises:
+        ModelError: the file is missing, is not a Keras ``.keras`` archive, or its
+            model does not map audio or filterbanks to one embedding per clip.
+    """
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    hint = "give the best/model.keras of a training run, or leave --model out for the default"
+    if not path.is_file():
+        if path == DEFAULT_MODEL:
+            raise ModelError(f"{path}: the built-in default model is missing from this "
+                             "installation (reinstall keras-spkid, or give --model)")
+        raise ModelError(f"{path}: model file not found ({hint})")
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path}: not a Keras model (expected a .keras archive; {hint})")
+    _register_custom_objects()
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a bad archive
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(f"{path}: cannot load the Keras model ({first}; {hint})") from None
+    shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else ()
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
+        raise ModelError(f"{path}: model gives {[tuple(o.shape) for o in model.outputs]}, "
+                         f"not one embedding [batch, dim] per clip ({hint})")
+    if len(shape) == 3:  # an encoder on filterbanks: put the training front end in front
+        from keras_spkid.models import with_frontend
+
+        model = with_frontend(model, LogMel(n_mels=int(shape[-1])))
+    elif len(shape) != 2:
+        raise ModelError(f"{path}: model input {shape} is neither audio [batch, samples] "
+                         f"nor filterbanks [batch, frames, n_mels] ({hint})")
+    frontend = _find_frontend(model)
+    if frontend is None:
+        raise ModelError(f"{path}: model takes audio but has no LogMel front end ({hint})")
+    calibration_path = path.with_name(CALIBRATION_FILE)
+    calibration = Calibration.load(calibration_path) if calibration_path.is_file() else None
+    return EmbeddingModel(model, path, frontend, calibration)

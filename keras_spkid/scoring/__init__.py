@@ -1,0 +1,1 @@
+"""Scores people can use: AS-Norm score normalisation and threshold calibration."""

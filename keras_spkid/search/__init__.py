@@ -1,0 +1,1 @@
+"""Who is this voice closest to: speaker galleries and nearest-neighbour search."""
