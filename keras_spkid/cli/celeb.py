@@ -50,7 +50,7 @@ def build_parser(prog=None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="search: scikit-learn (default for small galleries), TensorFlow "
-                   "brute force, FAISS exact, or FAISS HNSW (default above 20,000 entries)")
+                   "brute force, FAISS exact, or FAISS IVF (approximate; default above 20,000 entries)")
     p.add_argument("--crops", type=int, default=0, help="mean over N 3 s crops; 0 = whole file")
     p.set_defaults(func=query)
     return parser

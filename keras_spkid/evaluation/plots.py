@@ -60,5 +60,6 @@ def fewshot_figure(rows: list[dict]):
     ax.set_ylabel("accuracy (%)")
     ax.set_title("N-way K-shot identification")
     ax.grid(True, linewidth=0.3)
-    ax.legend(fontsize=7)
+    if groups:
+        ax.legend(fontsize=7)
     return figure

@@ -72,7 +72,9 @@ class Gallery:
         self.speakers = [str(s) for s in speakers]
         if len(set(self.speakers)) != len(self.speakers):
             raise ValueError("speaker ids of a gallery must be unique")
-        self.prototypes = np.asarray(prototypes, np.float32).reshape(len(self.speakers), -1)
+        prototypes = np.asarray(prototypes, np.float32)
+        width = prototypes.shape[-1] if prototypes.ndim == 2 else 0
+        self.prototypes = prototypes.reshape(len(self.speakers), -1) if len(self.speakers) else np.zeros((0, width), np.float32)
         self.names = [str(n) for n in (names if names is not None else self.speakers)]
         self.counts = np.asarray(counts if counts is not None else np.ones(len(self.speakers)), np.int64)
         self.threshold = threshold
@@ -81,6 +83,11 @@ class Gallery:
 
     def __len__(self) -> int:
         return len(self.speakers)
+
+    @classmethod
+    def empty(cls, threshold: float | None = None, meta: dict | None = None) -> "Gallery":
+        """A gallery with nobody enrolled yet (its dimension is set by the first enrolment)."""
+        return cls([], np.zeros((0, 0), np.float32), threshold=threshold, meta=meta)
 
     @property
     def dim(self) -> int | None:

@@ -8,8 +8,8 @@ with cosine similarities, best first, and exact ones return the same neighbours:
 * ``"tf"``: exact brute force with TensorFlow matmul + ``top_k``, the gallery in
   chunks, for large query batches.
 * ``"faiss"``: exact inner-product search with FAISS (``IndexFlatIP``).
-* ``"hnsw"``: FAISS HNSW graph, approximate and sub-millisecond on 150,000 entries;
-  the automatic choice for large galleries.
+* ``"ivf"``: FAISS inverted-file index, approximate and sub-millisecond on 150,000
+  entries; the automatic choice for large galleries.
 
 Every back end processes the gallery in chunks or through an index, so peak memory
 stays bounded (about ``q x chunk`` scores, never ``q x n``).
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-BACKENDS = ("auto", "sklearn", "tf", "faiss", "hnsw")
+BACKENDS = ("auto", "sklearn", "tf", "faiss", "ivf")
 LARGE_GALLERY = 20_000
-"""Above this many entries ``"auto"`` uses HNSW (when FAISS is installed)."""
+"""Above this many entries ``"auto"`` uses the FAISS IVF index (when FAISS is installed)."""
 
 
 class SearchIndex:
@@ -103,29 +103,39 @@ class TFIndex(SearchIndex):
 
 
 class FaissIndex(SearchIndex):
-    """FAISS inner-product search: exact (``IndexFlatIP``) or HNSW (approximate).
+    """FAISS inner-product search: exact (``IndexFlatIP``) or inverted-file (approximate).
+
+    The approximate index (``IndexIVFFlat``) clusters the gallery into ``nlist`` cells
+    (default ``2 sqrt(n)``, k-means on at most ``64 nlist`` rows, seeded) and scans the
+    ``nprobe`` cells nearest a query. On 150,000 random 256-d vectors it builds in about
+    2 s on 2 cores and answers one query in well under a millisecond with top-1 recall
+    above 0.99 (HNSW was as fast to query but took 100 s to build).
 
     Args:
-        hnsw: build an HNSW graph (``M`` links per node) instead of a flat index.
-        ef_search: HNSW search breadth; higher is more exact and slower.
+        approximate: build the inverted-file index instead of the flat one.
+        nlist, nprobe: cells, and cells scanned per query.
+        seed: which rows train the k-means.
     """
 
-    def __init__(self, vectors, hnsw: bool = False, m: int = 32, ef_construction: int = 80,
-                 ef_search: int = 128):
+    def __init__(self, vectors, approximate: bool = False, nlist: int | None = None,
+                 nprobe: int = 32, seed: int = 0):
         super().__init__(vectors)
         try:
             import faiss
         except ImportError:
             raise ImportError("FAISS is not installed: pip install faiss-cpu") from None
-        d = self.vectors.shape[1]
-        if hnsw:
-            self.index = faiss.IndexHNSWFlat(d, m, faiss.METRIC_INNER_PRODUCT)
-            self.index.hnsw.efConstruction = ef_construction
-            self.index.hnsw.efSearch = ef_search
+        n, d = self.vectors.shape
+        if approximate:
+            nlist = nlist or max(1, min(int(2 * np.sqrt(n)), n // 39))
+            self.quantizer = faiss.IndexFlatIP(d)
+            self.index = faiss.IndexIVFFlat(self.quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+            rows = np.random.default_rng(seed).permutation(n)[: 64 * nlist]
+            self.index.train(self.vectors[np.sort(rows)])
+            self.index.nprobe = min(nprobe, nlist)
         else:
             self.index = faiss.IndexFlatIP(d)
         self.index.add(self.vectors)
-        self.name = "hnsw" if hnsw else "faiss"
+        self.name = "ivf" if approximate else "faiss"
 
     def _search(self, queries, k):
         scores, indices = self.index.search(queries, k)
@@ -145,9 +155,9 @@ def make_index(vectors, backend: str = "auto") -> SearchIndex:
     if backend not in BACKENDS:
         raise ValueError(f"unknown search backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if backend == "auto":
-        backend = "hnsw" if len(vectors) > LARGE_GALLERY and faiss_available() else "sklearn"
+        backend = "ivf" if len(vectors) > LARGE_GALLERY and faiss_available() else "sklearn"
     if backend == "sklearn":
         return SklearnIndex(vectors)
     if backend == "tf":
         return TFIndex(vectors)
-    return FaissIndex(vectors, hnsw=backend == "hnsw")
+    return FaissIndex(vectors, approximate=backend == "ivf")

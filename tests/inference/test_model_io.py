@@ -1,0 +1,44 @@
+"""Loading models for inference: the default model, training encoders, bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from keras_spkid.audio.frontend import LogMel
+from keras_spkid.inference.model_io import DEFAULT_MODEL, ModelError, load_embedding_model
+from keras_spkid.models import build_encoder, with_frontend
+
+
+def test_default_model_takes_raw_audio_and_ships_a_calibration():
+    model = load_embedding_model()
+    assert model.path == DEFAULT_MODEL
+    assert model.dim > 0 and model.min_samples == model.frontend.win_length
+    assert model.calibration is not None and -1 < model.calibration.threshold < 1
+    out = model.model(np.random.default_rng(0).normal(size=(2, 16000)).astype("float32") * 0.1)
+    assert out.shape == (2, model.dim)
+
+
+def test_a_training_encoder_is_wrapped_with_the_training_front_end(tmp_path):
+    encoder = build_encoder("conv6", n_mels=64)
+    encoder.save(tmp_path / "model.keras")
+    loaded = load_embedding_model(tmp_path / "model.keras")
+    assert loaded.calibration is None and loaded.model.input_shape == (None, None)
+    wave = np.random.default_rng(1).normal(size=(1, 12000)).astype("float32") * 0.1
+    expected = with_frontend(encoder, LogMel(n_mels=64))(wave)
+    np.testing.assert_allclose(loaded.model(wave), expected, atol=1e-5)
+
+
+def test_bad_model_files_are_one_line_errors(tmp_path):
+    with pytest.raises(ModelError, match="model file not found"):
+        load_embedding_model(tmp_path / "nope.keras")
+    (tmp_path / "notes.keras").write_text("this is not a model")
+    with pytest.raises(ModelError, match="notes.keras: not a Keras model"):
+        load_embedding_model(tmp_path / "notes.keras")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "empty.keras", "w") as archive:
+        archive.writestr("readme.txt", "nothing")
+    with pytest.raises(ModelError, match="empty.keras: cannot load the Keras model") as info:
+        load_embedding_model(tmp_path / "empty.keras")
+    assert "\n" not in str(info.value)
