@@ -107,9 +107,11 @@ class FaissIndex(SearchIndex):
 
     The approximate index (``IndexIVFFlat``) clusters the gallery into ``nlist`` cells
     (default ``2 sqrt(n)``, k-means on at most ``64 nlist`` rows, seeded) and scans the
-    ``nprobe`` cells nearest a query. On 150,000 random 256-d vectors it builds in about
-    2 s on 2 cores and answers one query in well under a millisecond with top-1 recall
-    above 0.99 (HNSW was as fast to query but took 100 s to build).
+    ``nprobe`` cells nearest a query. On 150,000 random 256-d vectors (the worst case:
+    real embeddings cluster by speaker) it builds in about 2 s on 2 cores and answers a
+    query that has cosine 0.7 to its true neighbour in about 2.5 ms with top-1 recall
+    0.97, against 10-20 ms for exact brute force (HNSW queried as fast but took 100 s
+    to build).
 
     Args:
         approximate: build the inverted-file index instead of the flat one.
@@ -118,7 +120,7 @@ class FaissIndex(SearchIndex):
     """
 
     def __init__(self, vectors, approximate: bool = False, nlist: int | None = None,
-                 nprobe: int = 32, seed: int = 0):
+                 nprobe: int = 128, seed: int = 0):
         super().__init__(vectors)
         try:
             import faiss
