@@ -5,6 +5,7 @@
 ``spkid episodes``   draw few-shot episodes from the cache and report their rate
 ``spkid train-protonet | train-mae | train-classifier``  the training commands
 (the same as ``train_protonet.py``, ``train_mae.py``, ``train_classifier.py``)
+``spkid download youtube | archive | musan | rirs``  get VoxCeleb and augmentation sets
 ``spkid eval fewshot | verify | identify | knn | trials``  evaluation reports
 ``spkid extract-embeds``  embed a list or folder (the same as ``extract_embeds.py``)
 ``spkid closest-celeb build | query``  speaker galleries (the same as ``closest_celeb.py``)
@@ -269,8 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_episodes)
 
+    from keras_spkid.cli.download import add_download_parser
     from keras_spkid.cli.evaluate import add_eval_parser
 
+    add_download_parser(sub)
     add_eval_parser(sub)
 
     for command in OWN_PARSER_COMMANDS:  # listed in the help; dispatched in main()
