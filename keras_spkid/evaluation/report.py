@@ -7,17 +7,16 @@ Every ``spkid eval`` command writes ``<out>/<name>.md`` and ``<out>/<name>.json`
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from keras_spkid.atomic import atomic_path
+
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        write(tmp)
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

@@ -10,11 +10,9 @@ same-recording targets only if ``cross_recording`` is off.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 
+from keras_spkid.atomic import atomic_path
 from keras_spkid.data.voxceleb import Trials
 from keras_spkid.errors import DataError
 from keras_spkid.inference.embedder import l2_normalize
@@ -69,12 +67,9 @@ def make_trials(paths, speakers, recordings, targets_per_speaker: int = 20,
 
 def write_trials(trials: Trials, path) -> None:
     """Write ``label enrol test`` lines (the ``veri_test.txt`` format), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.writelines(f"{int(label)} {e} {t}\n" for label, e, t in zip(trials.labels, trials.enrol, trials.test))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.writelines(f"{int(label)} {e} {t}\n"
+                          for label, e, t in zip(trials.labels, trials.enrol, trials.test))
 
 
 def trial_paths(trials: Trials) -> list[str]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from keras_spkid.atomic import atomic_path
 from keras_spkid.data.catalogue import infer_recording
 from keras_spkid.errors import DataError
 
@@ -85,9 +85,8 @@ class EmbeddingSet:
             fields["speakers"] = self.speakers
         if self.seconds is not None:
             fields["seconds"] = self.seconds
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npz")
-        np.savez(tmp, **fields)
-        os.replace(tmp, path)
+        with atomic_path(path, ".npz") as tmp:
+            np.savez(tmp, **fields)
 
     @classmethod
     def load(cls, path) -> EmbeddingSet:

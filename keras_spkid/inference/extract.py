@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from keras_spkid.atomic import atomic_path
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio
 from keras_spkid.errors import DataError, SpkidError
 from keras_spkid.inference.embedder import Embedder
@@ -147,11 +148,10 @@ def extract_embeddings(model: EmbeddingModel, paths: list[str], root, output,
             embeddings = embedder(waves) if waves else np.zeros((0, model.dim), np.float32)
             seconds = np.asarray([w.size / SAMPLE_RATE for w in waves], np.float32)
             audio_seconds += float(seconds.sum())
-            tmp = part.with_name(f".{part.name}.tmp.npz")
-            np.savez(tmp, rows=np.asarray([start + i for i in good], np.int64),
-                     embeddings=embeddings, seconds=seconds,
-                     failures=np.asarray(json.dumps(failures)))
-            os.replace(tmp, part)
+            with atomic_path(part) as tmp:
+                np.savez(tmp, rows=np.asarray([start + i for i in good], np.int64),
+                         embeddings=embeddings, seconds=seconds,
+                         failures=np.asarray(json.dumps(failures)))
             bar.update(len(names))
     bar.close()
     wall = time.perf_counter() - start_time
@@ -166,12 +166,10 @@ def extract_embeddings(model: EmbeddingModel, paths: list[str], root, output,
     rows = np.concatenate(rows)
     failures_file = failures_path_for(output)
     if failures:
-        tmp = failures_file.with_name(failures_file.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        with atomic_path(failures_file) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
             writer.writerow(["path", "reason"])
             writer.writerows(failures)
-        os.replace(tmp, failures_file)
     elif failures_file.exists():
         failures_file.unlink()
     if rows.size == 0:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from keras_spkid.atomic import atomic_path
 from keras_spkid.errors import DataError
 from keras_spkid.evaluation.verification import (
     equal_error_rate,
@@ -70,11 +70,8 @@ class Calibration:
 
     def save(self, path) -> None:
         """Write atomically (temp file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(self.to_json())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(self.to_json())
 
     @classmethod
     def load(cls, path) -> Calibration:

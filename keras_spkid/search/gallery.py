@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from keras_spkid.atomic import atomic_path
 from keras_spkid.errors import DataError
 from keras_spkid.inference.embedder import l2_normalize
 from keras_spkid.scoring.calibration import Calibration
@@ -173,12 +173,11 @@ class Gallery:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = dict(self.meta, threshold=self.threshold)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npz")
-        np.savez(tmp, speakers=np.asarray(self.speakers, dtype=str),
-                 names=np.asarray(self.names, dtype=str),
-                 prototypes=self.prototypes.reshape(len(self), -1), counts=self.counts,
-                 meta=np.asarray(json.dumps(meta, sort_keys=True)))
-        os.replace(tmp, path)
+        with atomic_path(path, ".npz") as tmp:
+            np.savez(tmp, speakers=np.asarray(self.speakers, dtype=str),
+                     names=np.asarray(self.names, dtype=str),
+                     prototypes=self.prototypes.reshape(len(self), -1), counts=self.counts,
+                     meta=np.asarray(json.dumps(meta, sort_keys=True)))
 
     @classmethod
     def load(cls, path) -> Gallery:
