@@ -134,3 +134,24 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys, out):
     assert "model.keras: not a Keras model" in err and err.count("\n") == 1
     assert spkid(["eval", "verify", "--trials", str(tmp_path / "none.txt"), "--root", "."]) == 2
     assert "none.txt" in capsys.readouterr().err
+
+
+def test_voxceleb_layout_trials_crops_short_tests_and_iden_split(tmp_path, voxceleb_meta):
+    """veri_test.txt and iden_split.txt of a VoxCeleb-layout tree (synthetic voices)."""
+    from tests.fixtures.voxceleb_tree import make_voxceleb_tree
+
+    tree = make_voxceleb_tree(voxceleb_meta / "vox1_tst_duration.txt.gz", tmp_path / "vox",
+                              n_speakers=4, max_videos=2, max_utts_per_video=3, max_seconds=3.0)
+    out = tmp_path / "out"
+    assert spkid(["eval", "verify", "--trials", str(tree.trials), "--root", str(tree.wav_root),
+                  "--crops", "2", "--test_seconds", "1", "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "verify.json").read_text())
+    assert report["test"] == "test utterances cut to 1 s"
+    assert 0 <= report["results"]["cosine"]["eer"] <= 1
+    assert len(list(out.glob("embeddings-trials-*crop1s.npz"))) == 1
+    assert len(list(out.glob("embeddings-trials-*-2crops.npz"))) == 1
+    assert spkid(["eval", "identify", "--iden-split", str(tree.iden_split), "--root",
+                  str(tree.wav_root), "--enrol_split", "train", "--test_split", "test",
+                  "--out", str(out), "--quiet"]) == 0
+    result = json.loads((out / "identify.json").read_text())
+    assert result["num_test"] == sum(u.split == "test" for u in tree.utterances)
