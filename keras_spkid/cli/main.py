@@ -6,6 +6,7 @@
 ``spkid train-protonet | train-mae | train-classifier``  the training commands
 (the same as ``train_protonet.py``, ``train_mae.py``, ``train_classifier.py``)
 ``spkid download youtube | archive | musan | rirs``  get VoxCeleb and augmentation sets
+``spkid export``     package a trained model (raw audio in, calibration beside it)
 ``spkid eval fewshot | verify | identify | knn | trials``  evaluation reports
 ``spkid extract-embeds``  embed a list or folder (the same as ``extract_embeds.py``)
 ``spkid closest-celeb build | query``  speaker galleries (the same as ``closest_celeb.py``)
@@ -229,6 +230,18 @@ def cmd_episodes(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from keras_spkid.inference.export import export_model
+    from keras_spkid.scoring.calibration import Calibration
+
+    calibration = Calibration.load(args.calibration) if args.calibration else None
+    command = "spkid " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["export"] else None
+    for path in export_model(args.model, args.output, calibration, args.format,
+                             {"export_command": command} if command else None):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spkid", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -269,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_episodes)
+
+    p = sub.add_parser("export", help="package a trained model: raw-audio .keras (+ SavedModel) "
+                       "with its calibration and config")
+    p.add_argument("--model", required=True, help="e.g. runs/NAME/best/model.keras")
+    p.add_argument("--output", required=True, help="folder to write")
+    p.add_argument("--calibration", help="calibration.json to ship with it (default: the "
+                   "one beside --model, if any)")
+    p.add_argument("--format", nargs="+", choices=("keras", "savedmodel"), default=["keras"])
+    p.set_defaults(func=cmd_export)
 
     from keras_spkid.cli.download import add_download_parser
     from keras_spkid.cli.evaluate import add_eval_parser

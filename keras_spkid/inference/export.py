@@ -1,0 +1,78 @@
+"""Package a trained encoder for use: a raw-audio ``.keras`` model and a TF SavedModel.
+
+A training run saves its encoder on filterbanks; users and the other commands want a
+model that takes raw 16 kHz audio, with the decision threshold and the training config
+beside it. :func:`export_model` writes, into one folder:
+
+* ``model.keras``: ``[batch, samples] -> [batch, D]``, front end inside;
+* ``calibration.json``: the threshold (when given), picked up by every command;
+* ``config.json``: where it came from (the run's config, the front end);
+* ``saved_model/`` (``formats`` with ``"savedmodel"``): the same model exported with
+  ``keras.Model.export`` for TF Serving / TFLite converters (signature ``serve`` taking
+  ``waveform`` float32 ``[batch, samples]``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from keras_spkid.atomic import atomic_path
+from keras_spkid.inference.model_io import load_embedding_model
+from keras_spkid.scoring.calibration import CALIBRATION_FILE, Calibration
+
+FORMATS = ("keras", "savedmodel")
+
+
+def export_model(model_path, out_dir, calibration: Calibration | None = None,
+                 formats=("keras",), provenance: dict | None = None) -> list[Path]:
+    """Export ``model_path`` (a run's encoder or a raw-audio model) into ``out_dir``.
+
+    Args:
+        model_path: a ``.keras`` model; the run's ``config.json`` is looked for two
+            folders up (``<run>/best/model.keras`` -> ``<run>/config.json``).
+        out_dir: folder to write (created).
+        calibration: threshold to ship with the model (default: the one beside
+            ``model_path``, if any).
+        formats: any of :data:`FORMATS`.
+        provenance: extra fields for ``config.json`` (e.g. the command that made it).
+
+    Returns the paths written.
+    """
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown export formats {sorted(unknown)}; choose from {FORMATS}")
+    loaded = load_embedding_model(model_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    target = out_dir / "model.keras"
+    with atomic_path(target) as tmp:
+        loaded.model.save(tmp)
+    written.append(target)
+    calibration = calibration or loaded.calibration
+    if calibration is not None:
+        calibration.save(out_dir / CALIBRATION_FILE)
+        written.append(out_dir / CALIBRATION_FILE)
+    run_config = Path(model_path).resolve().parent.parent / "config.json"
+    config = {
+        "source_model": str(model_path),
+        "training_config": json.loads(run_config.read_text()) if run_config.is_file() else None,
+        "input": "raw 16 kHz mono waveform [batch, samples], float32 in [-1, 1]",
+        "output": f"embedding [batch, {loaded.dim}]; compare L2-normalised embeddings by cosine",
+        "frontend": loaded.frontend.get_config(),
+        **(provenance or {}),
+    }
+    with atomic_path(out_dir / "config.json") as tmp:
+        tmp.write_text(json.dumps(config, indent=1, sort_keys=True))
+    written.append(out_dir / "config.json")
+    if "savedmodel" in formats:
+        saved = out_dir / "saved_model"
+        staging = out_dir / ".saved_model.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        loaded.model.export(str(staging), format="tf_saved_model", verbose=False)
+        shutil.rmtree(saved, ignore_errors=True)
+        staging.rename(saved)
+        written.append(saved)
+    return written
