@@ -28,10 +28,11 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
+from keras_spkid.atomic import atomic_path, write_text_atomic
 from keras_spkid.audio.io import SAMPLE_RATE, prepare_waveform
 from keras_spkid.download.archives import Part, extract, fetch_verified, remove_verified
 from keras_spkid.download.fetch import Fetcher
-from keras_spkid.download.files import atomic_path, remove_partials, write_text_atomic
+from keras_spkid.download.files import remove_partials
 from keras_spkid.errors import AudioError, DataError
 
 logger = logging.getLogger(__name__)

@@ -25,9 +25,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, urlparse
 
+from keras_spkid.atomic import atomic_path, write_text_atomic
 from keras_spkid.data.catalogue import check_relative_path
 from keras_spkid.download.fetch import Credentials, Fetcher
-from keras_spkid.download.files import atomic_path, md5sum, write_text_atomic
+from keras_spkid.download.files import md5sum
 from keras_spkid.errors import DataError, ListFormatError, SpkidError
 
 logger = logging.getLogger(__name__)

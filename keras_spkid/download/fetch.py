@@ -30,7 +30,7 @@ from urllib.parse import quote
 from tqdm.auto import tqdm
 
 from keras_spkid import __version__
-from keras_spkid.download.files import part_path
+from keras_spkid.atomic import part_path
 from keras_spkid.download.retry import RetryPolicy
 from keras_spkid.errors import SpkidError
 

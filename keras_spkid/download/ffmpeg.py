@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_spkid.atomic import atomic_path
 from keras_spkid.audio.io import SAMPLE_RATE
-from keras_spkid.download.files import atomic_path
 from keras_spkid.errors import AudioError, SpkidError
 
 _PCM_ARGS = ("-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le")

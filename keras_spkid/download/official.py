@@ -24,6 +24,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from keras_spkid.atomic import write_text_atomic
 from keras_spkid.download.archives import (
     Part,
     concatenate,
@@ -35,7 +36,7 @@ from keras_spkid.download.archives import (
 )
 from keras_spkid.download.convert import convert_tree
 from keras_spkid.download.fetch import Fetcher
-from keras_spkid.download.files import remove_partials, write_text_atomic
+from keras_spkid.download.files import remove_partials
 
 logger = logging.getLogger(__name__)
 

@@ -42,9 +42,10 @@ import soundfile as sf
 import yt_dlp
 from tqdm.auto import tqdm
 
+from keras_spkid.atomic import atomic_path, write_text_atomic
 from keras_spkid.audio.io import SAMPLE_RATE
 from keras_spkid.data.voxceleb import FRAME_RATE, read_timestamp_tree
-from keras_spkid.download.files import atomic_path, remove_partials, write_text_atomic
+from keras_spkid.download.files import remove_partials
 from keras_spkid.download.retry import RetryPolicy
 from keras_spkid.download.youtube import (
     DEFAULT_URL_TEMPLATE,

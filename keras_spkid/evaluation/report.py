@@ -15,7 +15,7 @@ from keras_spkid.atomic import atomic_path
 
 
 def _atomic_write(path: Path, write) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, path.suffix) as tmp:  # matplotlib infers the format from it
         write(tmp)
 
 

@@ -18,7 +18,7 @@ import json
 import shutil
 from pathlib import Path
 
-from keras_spkid.atomic import atomic_path
+from keras_spkid.atomic import atomic_path, write_text_atomic
 from keras_spkid.inference.model_io import load_embedding_model
 from keras_spkid.scoring.calibration import CALIBRATION_FILE, Calibration
 
@@ -48,7 +48,7 @@ def export_model(model_path, out_dir, calibration: Calibration | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     target = out_dir / "model.keras"
-    with atomic_path(target) as tmp:
+    with atomic_path(target, ".keras") as tmp:
         loaded.model.save(tmp)
     written.append(target)
     calibration = calibration or loaded.calibration
@@ -64,8 +64,7 @@ def export_model(model_path, out_dir, calibration: Calibration | None = None,
         "frontend": loaded.frontend.get_config(),
         **(provenance or {}),
     }
-    with atomic_path(out_dir / "config.json") as tmp:
-        tmp.write_text(json.dumps(config, indent=1, sort_keys=True))
+    write_text_atomic(out_dir / "config.json", json.dumps(config, indent=1, sort_keys=True))
     written.append(out_dir / "config.json")
     if "savedmodel" in formats:
         saved = out_dir / "saved_model"

@@ -148,7 +148,7 @@ def extract_embeddings(model: EmbeddingModel, paths: list[str], root, output,
             embeddings = embedder(waves) if waves else np.zeros((0, model.dim), np.float32)
             seconds = np.asarray([w.size / SAMPLE_RATE for w in waves], np.float32)
             audio_seconds += float(seconds.sum())
-            with atomic_path(part) as tmp:
+            with atomic_path(part, ".npz") as tmp:
                 np.savez(tmp, rows=np.asarray([start + i for i in good], np.int64),
                          embeddings=embeddings, seconds=seconds,
                          failures=np.asarray(json.dumps(failures)))

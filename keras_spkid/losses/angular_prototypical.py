@@ -18,13 +18,14 @@ import tensorflow as tf
 
 from keras_spkid.losses.base import (
     MIN_W,
+    ScaledCosineHead,
     as_float32,
     cross_entropy,
     group_by_speaker,
     l2_normalize,
-    ScaledCosineHead,
     top1_accuracy,
 )
+
 
 @keras.saving.register_keras_serializable(package="keras_spkid")
 class AngularPrototypicalHead(ScaledCosineHead):

@@ -6,7 +6,12 @@
 """
 
 from keras_spkid.models.conv6 import CONV6_CHANNELS, build_conv6, conv6_embedding_dim
-from keras_spkid.models.registry import ENCODERS, available_encoders, build_encoder, with_frontend
+from keras_spkid.models.registry import (
+    ENCODERS,
+    available_encoders,
+    build_encoder,
+    with_frontend,
+)
 from keras_spkid.models.resnet import (
     RESNET18_DEFAULTS,
     RESNET34_DEFAULTS,

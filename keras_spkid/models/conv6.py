@@ -19,7 +19,11 @@ from collections.abc import Sequence
 import keras
 
 from keras_spkid.layers.pooling import TemporalAveragePooling
-from keras_spkid.models._common import add_channel_axis, filterbank_input, float32_output
+from keras_spkid.models._common import (
+    add_channel_axis,
+    filterbank_input,
+    float32_output,
+)
 
 CONV6_CHANNELS = (16, 32, 64, 64, 64, 64)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_spkid.atomic import atomic_path
+from keras_spkid.atomic import write_text_atomic
 from keras_spkid.errors import DataError
 from keras_spkid.evaluation.verification import (
     equal_error_rate,
@@ -70,8 +70,7 @@ class Calibration:
 
     def save(self, path) -> None:
         """Write atomically (temp file, then rename)."""
-        with atomic_path(path) as tmp:
-            tmp.write_text(self.to_json())
+        write_text_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path) -> Calibration:

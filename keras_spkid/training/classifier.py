@@ -22,9 +22,9 @@ import tensorflow as tf
 
 from keras_spkid.audio.frontend import LogMel, SpecAugment
 from keras_spkid.data.episodes import EpisodeSpec, speaker_batch_dataset
+from keras_spkid.evaluation.fewshot import FewShotEvaluator
 from keras_spkid.losses import get_loss_head
 from keras_spkid.models import build_encoder
-from keras_spkid.evaluation.fewshot import FewShotEvaluator
 from keras_spkid.training.config import RunConfig
 from keras_spkid.training.data import corpus_store
 from keras_spkid.training.runtime import setup_runtime

@@ -7,7 +7,11 @@ import pytest
 
 from keras_spkid.audio.frontend import LogMel
 from keras_spkid.data.catalogue import Catalogue, Utterance
-from keras_spkid.data.episodes import EpisodeSpec, episode_dataset, speaker_batch_dataset
+from keras_spkid.data.episodes import (
+    EpisodeSpec,
+    episode_dataset,
+    speaker_batch_dataset,
+)
 from keras_spkid.data.store import UtteranceStore
 from keras_spkid.errors import DataError
 

@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 
+from keras_spkid.atomic import part_path
 from keras_spkid.download.archives import Part, part_url
 from keras_spkid.download.fetch import Credentials, Fetcher, FetchError
-from keras_spkid.download.files import part_path
 from keras_spkid.download.retry import RetryPolicy
 from keras_spkid.errors import SpkidError
 from tests.fixtures.http_server import MediaServer

@@ -7,7 +7,12 @@ import pytest
 
 from keras_spkid.data.voxceleb import read_trials
 from keras_spkid.errors import DataError
-from keras_spkid.evaluation.trials import make_trials, score_trials, trial_paths, write_trials
+from keras_spkid.evaluation.trials import (
+    make_trials,
+    score_trials,
+    trial_paths,
+    write_trials,
+)
 from keras_spkid.inference.embedding_set import EmbeddingSet
 from keras_spkid.scoring.asnorm import ASNorm
 

@@ -112,4 +112,4 @@ def test_resume_after_kill_gives_the_same_result(tmp_path, clips):
     a, b = EmbeddingSet.load(reference), EmbeddingSet.load(out)
     assert a.paths.tolist() == b.paths.tolist()
     np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-6)
-    assert not parts.exists() and not list(tmp_path.glob(".*tmp*"))
+    assert not parts.exists() and not list(tmp_path.rglob("*.part*"))

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from keras_spkid.audio.frontend import LogMel
-from keras_spkid.inference.model_io import DEFAULT_MODEL, ModelError, load_embedding_model
+from keras_spkid.inference.model_io import (
+    DEFAULT_MODEL,
+    ModelError,
+    load_embedding_model,
+)
 from keras_spkid.models import build_encoder, with_frontend
 
 

@@ -66,7 +66,7 @@ def test_edit_save_load_round_trip(tmp_path):
     assert loaded.threshold == 0.5 and loaded.meta["model"] == "m.keras"
     np.testing.assert_allclose(loaded.prototypes, gallery.prototypes)
     assert loaded.identify(centres[[1]])[0].decision == "Robert"
-    assert not list(tmp_path.glob(".*tmp*")), "temporary file left behind"
+    assert not list(tmp_path.rglob("*.part*")), "temporary file left behind"
 
 
 def test_errors(tmp_path):

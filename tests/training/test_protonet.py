@@ -14,7 +14,11 @@ import pytest
 
 from keras_spkid.errors import DataError, SpkidError
 from keras_spkid.training.checkpoints import CheckpointManager
-from keras_spkid.training.protonet import ProtonetConfig, evaluate_protonet, train_protonet
+from keras_spkid.training.protonet import (
+    ProtonetConfig,
+    evaluate_protonet,
+    train_protonet,
+)
 
 
 def _config(tiny_corpus, cache_dir, log_dir, **overrides):
