@@ -176,7 +176,7 @@ class Gallery:
         with atomic_path(path, ".npz") as tmp:
             np.savez(tmp, speakers=np.asarray(self.speakers, dtype=str),
                      names=np.asarray(self.names, dtype=str),
-                     prototypes=self.prototypes.reshape(len(self), -1), counts=self.counts,
+                     prototypes=self.prototypes.reshape(len(self), self.prototypes.shape[-1]), counts=self.counts,
                      meta=np.asarray(json.dumps(meta, sort_keys=True)))
 
     @classmethod

@@ -82,3 +82,14 @@ def test_errors(tmp_path):
         gallery.enrol("e", np.ones((1, 8)))
     with pytest.raises(DataError, match="no speaker 'zed'"):
         gallery.remove("zed")
+
+
+def test_empty_gallery_saves_and_loads(tmp_path):
+    gallery = Gallery.from_embeddings(np.eye(4), ["a", "b", "c", "d"])
+    for speaker in ["a", "b", "c", "d"]:
+        gallery.remove(speaker)
+    gallery.save(tmp_path / "g.npz")
+    loaded = Gallery.load(tmp_path / "g.npz")
+    assert len(loaded) == 0
+    loaded.enrol("e", np.ones((2, 4)))
+    assert loaded.speakers == ["e"] and loaded.dim == 4

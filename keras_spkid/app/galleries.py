@@ -1,0 +1,100 @@
+"""The demo's two galleries: where they live and whether they fit the model being served.
+
+* the **enrolment gallery** (the people enrolled on the Enrol tab), by default
+  ``$XDG_DATA_HOME/keras-spkid/demo_gallery.npz`` so that it survives restarts and
+  upgrades; ``--gallery`` chooses another file;
+* the **celebrity gallery** searched by the "Closest celebrity" tab: one built by
+  ``closest_celeb.py build`` (e.g. VoxCeleb1 with its names) or, by default, the small
+  built-in one of LibriSpeech readers (:data:`DEFAULT_CELEBRITIES`, rebuilt by
+  :mod:`keras_spkid.app.default_gallery`).
+
+Prototypes are only comparable with embeddings of the model that made them. A gallery
+written by the demo records a SHA-256 of that model's weights (:data:`MODEL_KEY` in its
+``meta``); a gallery of another model (another file, or another embedding size) is
+refused with a message saying what to do, rather than giving meaningless scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from keras_spkid.errors import DataError
+from keras_spkid.inference.model_io import EmbeddingModel
+from keras_spkid.search.gallery import Gallery
+
+DEFAULT_CELEBRITIES = (Path(__file__).resolve().parent.parent / "pretrained" / "default"
+                       / "gallery.npz")
+"""The built-in celebrity gallery (LibriSpeech readers, embedded with the default model)."""
+
+MODEL_KEY = "model_sha256"
+"""``meta`` key of the :func:`model_fingerprint` of the model a gallery was embedded with."""
+
+
+def default_enrolment_path() -> Path:
+    """Where the demo keeps enrolled people unless ``--gallery`` says otherwise."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "keras-spkid" / "demo_gallery.npz"
+
+
+def model_fingerprint(model: EmbeddingModel) -> str:
+    """SHA-256 (hex) of a model's weights and front-end settings.
+
+    It identifies the model a gallery belongs to whatever file holds it: saving the
+    same model again (which changes the archive's bytes) keeps it, retraining changes it.
+    """
+    settings = {k: v for k, v in model.frontend.get_config().items() if k != "name"}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for weights in model.model.get_weights():
+        digest.update(f"{weights.dtype}{weights.shape}".encode())
+        digest.update(np.ascontiguousarray(weights).tobytes())
+    return digest.hexdigest()
+
+
+def check_fits(gallery: Gallery, model: EmbeddingModel, fingerprint: str, path,
+               fix: str) -> None:
+    """Raise :class:`DataError` if ``gallery`` was embedded with another model.
+
+    Args:
+        fingerprint: :func:`model_fingerprint` of ``model`` (computed once by the caller).
+        path: the gallery file, for the message.
+        fix: what the user should do about a mismatch.
+    """
+    if gallery.dim is not None and gallery.dim != model.dim:
+        raise DataError(f"{path}: built with {gallery.dim}-dim embeddings but the model "
+                        f"gives {model.dim} ({fix})")
+    recorded = gallery.meta.get(MODEL_KEY)
+    if len(gallery) and recorded and recorded != fingerprint:
+        made_with = gallery.meta.get("model")
+        made_with = (f"another version of {model.path}" if made_with == str(model.path)
+                     else made_with or "another model")
+        raise DataError(f"{path}: embedded with {made_with}, not {model.path} ({fix})")
+
+
+def new_gallery(model: EmbeddingModel, fingerprint: str) -> Gallery:
+    """An empty gallery for ``model``, deciding "unknown" at its calibrated threshold."""
+    gallery = Gallery.empty(meta={"model": str(model.path), MODEL_KEY: fingerprint})
+    if model.calibration is not None:
+        gallery.set_calibration(model.calibration)
+    return gallery
+
+
+def open_enrolment_gallery(path, model: EmbeddingModel, fingerprint: str) -> Gallery:
+    """The enrolment gallery at ``path``, or a new empty one when there is no file yet.
+
+    A gallery without a threshold of its own gets the model's calibrated one.
+
+    Raises:
+        DataError: the file exists but is not a readable gallery.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return new_gallery(model, fingerprint)
+    gallery = Gallery.load(path)
+    if gallery.threshold is None and model.calibration is not None:
+        gallery.set_calibration(model.calibration)
+    return gallery

@@ -1,0 +1,291 @@
+"""Everything the demo page does, without the page: :class:`SpeakerService`.
+
+One model (loaded once, kept warm), one embedder and two galleries (see
+:mod:`keras_spkid.app.galleries`). Each method takes what a Gradio handler receives
+(names, clips as file paths or ``(rate, samples)`` buffers) and returns plain data, or
+raises :class:`~keras_spkid.errors.SpkidError` with the one line the page shows.
+
+Enrolled names are untrusted text: :func:`clean_name` keeps letters, digits, spaces and
+a little punctuation, and names are only ever display labels (gallery ids are random),
+never file names. Every change of the enrolment gallery is made on a copy, written
+atomically (:meth:`Gallery.save`) and only then served, under a lock, so the file and
+what the page shows never disagree and a restart finds what was enrolled.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+import unicodedata
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from keras_spkid.app.clips import Clip, clip_waveform
+from keras_spkid.app.galleries import (
+    DEFAULT_CELEBRITIES,
+    check_fits,
+    default_enrolment_path,
+    model_fingerprint,
+    new_gallery,
+    open_enrolment_gallery,
+)
+from keras_spkid.app.live import LiveListener
+from keras_spkid.errors import DataError, SpkidError
+from keras_spkid.inference.embedder import Embedder
+from keras_spkid.inference.model_io import EmbeddingModel, load_embedding_model
+from keras_spkid.search.gallery import UNKNOWN, Gallery, Identification
+
+T = TypeVar("T")
+
+MAX_CLIPS = 5
+"""Enrolment takes 1 to this many clips at a time."""
+
+MAX_NAME_LENGTH = 40
+NAME_PUNCTUATION = " -'._()"
+
+
+def clean_name(text: str | None) -> str:
+    """A display name from untrusted text.
+
+    Keeps letters and digits (any script), spaces and ``- ' . _ ( )``; collapses
+    whitespace; at most :data:`MAX_NAME_LENGTH` characters.
+
+    Raises:
+        SpkidError: nothing usable is left, or the name is the reserved "unknown".
+    """
+    kept = "".join(c for c in unicodedata.normalize("NFC", text or "")
+                   if c.isalnum() or c in NAME_PUNCTUATION)
+    name = " ".join(kept.split())[:MAX_NAME_LENGTH].strip()
+    if not name:
+        raise SpkidError("name: type the person's name (letters, digits, spaces and - ' . _ ( ))")
+    if name.casefold() == UNKNOWN:
+        raise SpkidError(f"name: '{UNKNOWN}' is what the page says of voices it does not "
+                         "know; choose another name")
+    return name
+
+
+@dataclasses.dataclass(frozen=True)
+class Enrolled:
+    """The outcome of an enrolment: who, how many clips added, how many in all."""
+
+    name: str
+    added: int
+    clips: int
+    new: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Verification:
+    """Cosine score of two clips and the decision at the threshold (``None``: no threshold)."""
+
+    score: float
+    threshold: float | None
+    same: bool | None
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveUpdate:
+    """A due update of the Live tab.
+
+    Attributes:
+        identification: the answer for the current window, or ``None`` in silence (the
+            page keeps its previous answer).
+        speech_seconds: speech heard in the window.
+    """
+
+    identification: Identification | None
+    speech_seconds: float
+
+
+class SpeakerService:
+    """Enrol, identify, verify, listen live and find the closest celebrity.
+
+    Args:
+        model: the embedding model (see :func:`load_embedding_model`).
+        gallery_path: the enrolment gallery file (created on the first enrolment).
+        celebrities_path: a gallery built by ``closest_celeb.py build``.
+    """
+
+    def __init__(self, model: EmbeddingModel, gallery_path, celebrities_path=DEFAULT_CELEBRITIES):
+        self.model = model
+        self.embedder = Embedder(model.model, crops=0, min_samples=model.min_samples)
+        self.fingerprint = model_fingerprint(model)
+        self.gallery_path = Path(gallery_path)
+        self.gallery = open_enrolment_gallery(self.gallery_path, model, self.fingerprint)
+        self.celebrities_path = Path(celebrities_path)
+        self._celebrities: Gallery | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, model=None, gallery=None, celebrities=None) -> SpeakerService:
+        """Load ``model`` (default: the built-in one) and the galleries at the given paths
+        (default: :func:`default_enrolment_path`, :data:`DEFAULT_CELEBRITIES`)."""
+        return cls(load_embedding_model(model), gallery or default_enrolment_path(),
+                   celebrities or DEFAULT_CELEBRITIES)
+
+    # ----- thresholds -----
+    @property
+    def threshold(self) -> float | None:
+        """Cosine score under which an identification is "unknown" (the gallery's own,
+        else the model's calibrated threshold)."""
+        return self.gallery.threshold
+
+    @property
+    def verify_threshold(self) -> float | None:
+        """Cosine score from which two clips are the same speaker."""
+        if self.model.calibration is not None:
+            return self.model.calibration.threshold
+        return self.gallery.threshold
+
+    def describe_threshold(self, threshold: float | None) -> str:
+        """Where ``threshold`` (:attr:`threshold` or :attr:`verify_threshold`) comes from."""
+        calibration = self.model.calibration
+        if threshold is None:
+            return "no calibrated threshold: no decision is made, the closest is named"
+        if calibration is not None and threshold == calibration.threshold:
+            return f"model calibration: {calibration.describe()}"
+        return f"threshold {threshold:.4f}, set in the gallery {self.gallery_path.name}"
+
+    # ----- embedding -----
+    def embed(self, waveforms: Sequence[np.ndarray], labels: Sequence[str]) -> np.ndarray:
+        """``[n, D]`` L2-normalised embeddings of 16 kHz waveforms."""
+        return self.embedder(list(waveforms), list(labels))
+
+    # ----- the enrolment gallery -----
+    def speakers(self) -> list[tuple[str, int]]:
+        """``(name, clips)`` of every enrolled person, in enrolment order."""
+        gallery = self.gallery
+        return [(name, int(count)) for name, count in zip(gallery.names, gallery.counts)]
+
+    def _find(self, gallery: Gallery, name: str) -> str | None:
+        wanted = name.casefold()
+        for speaker, shown in zip(gallery.speakers, gallery.names):
+            if shown.casefold() == wanted:
+                return speaker
+        return None
+
+    def _require(self, gallery: Gallery, name: str | None) -> str:
+        speaker = self._find(gallery, name or "")
+        if speaker is None:
+            raise DataError(f"nobody called {name!r} is enrolled" if name
+                            else "choose an enrolled person first")
+        return speaker
+
+    def _change(self, edit: Callable[[Gallery], T]) -> T:
+        """Apply ``edit`` to a copy of the gallery, save it atomically, then serve it."""
+        with self._lock:
+            gallery = copy.deepcopy(self.gallery)
+            result = edit(gallery)
+            try:
+                if len(gallery):
+                    gallery.save(self.gallery_path)
+                else:  # nobody left: no file, and a fresh gallery of the served model
+                    self.gallery_path.unlink(missing_ok=True)
+                    gallery = new_gallery(self.model, self.fingerprint)
+            except OSError as error:
+                raise SpkidError(f"{self.gallery_path}: cannot save the gallery "
+                                 f"({error.strerror or error})") from None
+            self.gallery = gallery
+            return result
+
+    def enrol(self, name: str | None, clips: Sequence[Clip]) -> Enrolled:
+        """Enrol ``name`` from 1 to :data:`MAX_CLIPS` clips (``None`` entries are empty
+        slots of the page). An already enrolled name gets the clips added."""
+        name = clean_name(name)
+        given = [(f"clip {i}", clip) for i, clip in enumerate(clips, 1) if clip is not None]
+        if not given:
+            raise SpkidError(f"{name}: record or upload at least one clip (up to {MAX_CLIPS})")
+        if len(given) > MAX_CLIPS:
+            raise SpkidError(f"{name}: {len(given)} clips given; enrol at most {MAX_CLIPS} "
+                             "at a time")
+        waveforms = [clip_waveform(clip, label) for label, clip in given]
+        embeddings = self.embed(waveforms, [label for label, _ in given])
+
+        def add(gallery: Gallery) -> Enrolled:
+            check_fits(gallery, self.model, self.fingerprint, self.gallery_path,
+                       "delete its people and enrol them again")
+            speaker = self._find(gallery, name)
+            new = speaker is None
+            speaker = speaker or f"p-{uuid.uuid4().hex[:12]}"
+            gallery.enrol(speaker, embeddings, name if new else None)
+            i = gallery.speakers.index(speaker)
+            return Enrolled(gallery.names[i], len(given), int(gallery.counts[i]), new)
+
+        return self._change(add)
+
+    def rename(self, name: str | None, new_name: str | None) -> str:
+        """Give an enrolled person a new display name; returns it (cleaned)."""
+        new_name = clean_name(new_name)
+
+        def rename(gallery: Gallery) -> str:
+            speaker = self._require(gallery, name)
+            other = self._find(gallery, new_name)
+            if other is not None and other != speaker:
+                raise DataError(f"{new_name!r} is already enrolled; delete or rename them first")
+            gallery.rename(speaker, new_name)
+            return new_name
+
+        return self._change(rename)
+
+    def delete(self, name: str | None) -> None:
+        """Remove an enrolled person."""
+        self._change(lambda gallery: gallery.remove(self._require(gallery, name)))
+
+    # ----- questions -----
+    def identify_waveform(self, x: np.ndarray, top_k: int = 5) -> Identification:
+        """Who of the enrolled people is speaking in the 16 kHz waveform ``x``."""
+        gallery = self.gallery
+        if not len(gallery):
+            raise DataError("nobody is enrolled yet: enrol people on the Enrol tab first")
+        check_fits(gallery, self.model, self.fingerprint, self.gallery_path,
+                   "delete its people and enrol them again")
+        return gallery.identify(self.embed([x], ["query"]), top_k)[0]
+
+    def identify(self, clip: Clip, top_k: int = 5) -> Identification:
+        """Top ``top_k`` enrolled people for ``clip``, and "unknown" under the threshold."""
+        return self.identify_waveform(clip_waveform(clip, "query"), top_k)
+
+    def verify(self, clip_a: Clip, clip_b: Clip) -> Verification:
+        """Whether two clips are the same speaker (cosine score vs the threshold)."""
+        a, b = clip_waveform(clip_a, "clip A"), clip_waveform(clip_b, "clip B")
+        embeddings = self.embed([a, b], ["clip A", "clip B"])
+        score = float(embeddings[0] @ embeddings[1])
+        threshold = self.verify_threshold
+        return Verification(score, threshold, None if threshold is None else score >= threshold)
+
+    def celebrities(self) -> Gallery:
+        """The celebrity gallery (loaded on first use).
+
+        Raises:
+            DataError: missing, unreadable, or embedded with another model.
+        """
+        if self._celebrities is None:
+            gallery = Gallery.load(self.celebrities_path)
+            fix = ("rebuild it: bash recipes/default_gallery.sh"
+                   if self.celebrities_path == DEFAULT_CELEBRITIES
+                   else "give the --model it was built with, or rebuild it")
+            check_fits(gallery, self.model, self.fingerprint, self.celebrities_path, fix)
+            if not len(gallery):
+                raise DataError(f"{self.celebrities_path}: the celebrity gallery is empty")
+            self._celebrities = gallery
+        return self._celebrities
+
+    def closest_celebrity(self, clip: Clip, top_k: int = 5) -> Identification:
+        """The ``top_k`` closest voices of the celebrity gallery, best first."""
+        gallery = self.celebrities()
+        return gallery.identify(self.embed([clip_waveform(clip, "clip")], ["clip"]), top_k)[0]
+
+    def live(self, listener: LiveListener, rate: int, samples: np.ndarray,
+             top_k: int = 3) -> LiveUpdate | None:
+        """Feed one microphone chunk; an update when one is due, else ``None``."""
+        step = listener.push(rate, samples)
+        if not step.due:
+            return None
+        if step.window is None:
+            return LiveUpdate(None, step.speech_seconds)
+        return LiveUpdate(self.identify_waveform(step.window, top_k), step.speech_seconds)

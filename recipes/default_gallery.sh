@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Rebuild the demo's built-in "closest celebrity" gallery
+# (keras_spkid/pretrained/default/gallery.npz): the 251 LibriSpeech readers of
+# ../shared/data/librispeech_1utt (or $SPKID_DATA), embedded with the default model.
+# Run it whenever keras_spkid/pretrained/default/model.keras changes (the demo refuses a
+# gallery made with another model). About 20 s on 2 CPU cores.
+#
+# Usage: recipes/default_gallery.sh [--data ROOT] [--model MODEL.keras] [--output GALLERY.npz]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec .venv/bin/python -m keras_spkid.app.default_gallery "$@"

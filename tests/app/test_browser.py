@@ -1,0 +1,148 @@
+"""End to end in a real browser: headless Chromium (Debian's ``/usr/bin/chromium``) with
+a fake microphone that plays a WAV file, driven by Playwright, against
+``apps/gradio_demo.py`` on 127.0.0.1.
+
+Two readers are enrolled from uploaded clips; the microphone then plays a later part of
+Alice's reading: the Identify tab must name her from a recording, and the Live tab must
+keep updating and name her while she "speaks". A second browser whose microphone is
+silent must get the silence message, and no name on the Live tab. Screenshots go to
+``$SPKID_TEST_ARTIFACTS`` (default ``tests/artifacts/``).
+
+Chromium needs, on a closed network, the flags that stop its background requests
+(otherwise it stalls), and a fresh profile; the page is awaited with
+``domcontentloaded`` and a selector (``networkidle`` never comes with a stream open).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from keras_spkid.audio.io import SAMPLE_RATE
+from tests.app.server import REPO, DemoServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(),
+                                reason=f"{CHROMIUM} missing (apt-get install chromium)")
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+]  # fmt: skip
+TIMEOUT_MS = 60_000
+
+
+def artifacts() -> Path:
+    folder = Path(os.environ.get("SPKID_TEST_ARTIFACTS") or REPO / "tests" / "artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("browser_demo")
+    with DemoServer(folder / "people.npz", folder / "server.log") as running:
+        yield running
+
+
+@contextmanager
+def browser_page(url: str, microphone: Path, profile: Path):
+    """A page of ``url`` in headless Chromium whose microphone plays ``microphone``."""
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True,
+            args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={microphone}"])
+        try:
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(url, wait_until="domcontentloaded")
+            page.wait_for_selector("#enrol-name textarea")
+            yield page
+        finally:
+            context.close()
+
+
+def upload_enrolment(page, name: str, files: list[Path]) -> None:
+    page.locator("#enrol-name textarea").fill(name)
+    for i, file in enumerate(files, 1):
+        clip = page.locator(f"#enrol-clip-{i}")
+        clip.locator("button[aria-label='Upload file']").click()
+        clip.locator("input[type=file]").set_input_files(str(file))
+        clip.locator("audio[data-testid^='audio-player']").wait_for(state="attached")
+    page.locator("#enrol-button").click()
+    expect(page.locator("#enrol-status textarea")).to_have_value(
+        f"Enrolled {name} from {len(files)} clip(s).", timeout=TIMEOUT_MS)
+
+
+def record(page, component: str, seconds: float) -> None:
+    """Record ``seconds`` from the (fake) microphone into an audio component."""
+    page.locator(f"#{component} button.record-button").click()
+    time.sleep(seconds)
+    page.locator(f"#{component} button.stop-button").click()
+    page.locator(f"#{component} audio[data-testid^='audio-player']").wait_for(state="attached")
+
+
+def identify_by_microphone(page) -> str:
+    page.get_by_role("tab", name="Identify").click()
+    record(page, "identify-clip", 3.0)
+    answer = page.locator("#identify-answer textarea")
+    page.locator("#identify-button").click()
+    expect(answer).not_to_have_value("", timeout=TIMEOUT_MS)
+    return answer.input_value()
+
+
+def live_updates(page, count: int) -> tuple[str, str]:
+    """Start the Live microphone; wait for ``count`` updates; (speaker box, status box)."""
+    page.get_by_role("tab", name="Live").click()
+    page.locator("#live-mic button.record-button").click()
+    status = page.locator("#live-status textarea")
+    expect(status).to_have_value(re.compile(rf"^update ({count}|[1-9]\d)\b"),
+                                 timeout=TIMEOUT_MS)
+    result = page.locator("#live-speaker textarea").input_value(), status.input_value()
+    page.locator("#live-mic button.stop-button").click()
+    return result
+
+
+def write_pcm16(path: Path, x: np.ndarray) -> Path:
+    soundfile.write(path, x, SAMPLE_RATE, subtype="PCM_16")
+    return path
+
+
+def test_enrol_then_identify_from_the_microphone(readers, server, tmp_path):
+    microphone = write_pcm16(tmp_path / "alice_mic.wav", readers["alice"].query)
+    with browser_page(server.url, microphone, tmp_path / "profile") as page:
+        upload_enrolment(page, "Alice", readers["alice"].enrol_files)
+        upload_enrolment(page, "Bob", readers["bob"].enrol_files)
+        assert page.locator("#people").get_by_text("Bob").count() == 1
+
+        answer = identify_by_microphone(page)
+        assert answer.startswith("Alice (score "), answer
+        page.screenshot(path=str(artifacts() / "demo_identify.png"), full_page=True)
+
+        started = time.monotonic()
+        speaker, status = live_updates(page, 4)
+        assert speaker.startswith("Alice (score "), (speaker, status)
+        assert status.endswith("of speech in the last 2.5 s)")
+        # four updates in about two seconds (0.5 s of audio each), not one per chunk
+        assert time.monotonic() - started < 20
+        page.screenshot(path=str(artifacts() / "demo_live.png"), full_page=True)
+
+
+def test_silent_microphone_gets_the_message(server, tmp_path):
+    microphone = write_pcm16(tmp_path / "silence.wav", np.zeros(3 * SAMPLE_RATE, np.float32))
+    with browser_page(server.url, microphone, tmp_path / "profile") as page:
+        answer = identify_by_microphone(page)
+        assert answer.startswith("query: clip is silent"), answer
+        speaker, status = live_updates(page, 2)
+        assert speaker == "" and "silence" in status and "keeping the last answer" in status
+        page.screenshot(path=str(artifacts() / "demo_silence.png"), full_page=True)
