@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from keras_spkid.audio.frontend import LogMel, SpecAugment
+from keras_spkid.augment.channel import ChannelAugment
 from keras_spkid.data.episodes import EpisodeSpec, episode_dataset
 from keras_spkid.errors import SpkidError
 from keras_spkid.evaluation.fewshot import FewShotEvaluator
@@ -55,6 +56,7 @@ class ProtonetConfig(RunConfig):
     min_query_frames: int = 100
     gc_weight: float = 0.0
     spec_augment: bool = False
+    channel_augment: bool = False
     init_from: str | None = None
     val_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
     test_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
@@ -95,10 +97,13 @@ class ProtoNetTask(TrainingTask):
         num_speakers: training speakers, for the global classifier.
         gc_weight: weight of the global classification loss (0: off).
         spec_augment: mask time/frequency bands of the training crops.
+        channel_augment: telephone band, stationary noise and babble on the training
+            crops (:class:`~keras_spkid.augment.channel.ChannelAugment`), before masking.
     """
 
     def __init__(self, encoder, n_way, k_shot, distance="squared_euclidean", num_speakers=0,
-                 gc_weight=0.0, spec_augment=False, seed=0, **kwargs):
+                 gc_weight=0.0, spec_augment=False, seed=0, channel_augment=False,
+                 n_mels=64, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.n_way, self.k_shot = n_way, k_shot
@@ -113,8 +118,11 @@ class ProtoNetTask(TrainingTask):
             self.classifier = GlobalClassifier(num_speakers)
             self.classifier.build((None, dim))
         self.augment = SpecAugment(seed=seed) if spec_augment else None
+        self.channel = ChannelAugment(n_mels=n_mels, seed=seed) if channel_augment else None
 
     def _embed(self, features, training):
+        if self.channel is not None:
+            features = self.channel(features, training=training)
         if self.augment is not None:
             features = self.augment(features, training=training)
         return tf.cast(self.encoder(features, training=training), tf.float32)
@@ -185,7 +193,7 @@ def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
                        config.segment_frames, verbose)
     spec = config.spec
     # Fail now, not after the first step, if the data cannot make these episodes.
-    train_episodes = lambda start: episode_dataset(  # noqa: E731
+    train_episodes = lambda start: episode_dataset(
         train, spec, config.batch_size, config.seed, start=start)
     train_episodes(0)
     val_spec = dataclasses.replace(spec, query_frames=config.query_frames)
@@ -200,7 +208,7 @@ def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
             load_encoder_weights(encoder, config.init_from)
         task = ProtoNetTask(encoder, config.num_way, config.num_support, distance,
                             train.num_speakers, config.gc_weight, config.spec_augment,
-                            config.seed)
+                            config.seed, config.channel_augment, config.n_mels)
         optimizer = keras.optimizers.Adam(config.learning_rate)
     trainer = Trainer(task, optimizer, runtime, log_dir, config.jit_compile,
                       config.print_interval, config.test_interval, verbose=verbose)

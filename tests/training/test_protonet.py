@@ -68,7 +68,7 @@ def test_loss_falls_with_gc_and_variable_queries(tiny_corpus, cache_dir, tmp_pat
 
 def test_resume_gives_the_same_weights(tiny_corpus, cache_dir, tmp_path):
     full = _config(tiny_corpus, cache_dir, tmp_path / "full", num_train_iterations=8,
-                   test_interval=4, spec_augment=True)
+                   test_interval=4, spec_augment=True, channel_augment=True)
     train_protonet(full, verbose=False)
     first = dataclasses.replace(full, log_dir=str(tmp_path / "split"), num_train_iterations=4)
     train_protonet(first, verbose=False)
