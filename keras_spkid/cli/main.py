@@ -283,13 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_episodes)
 
-    p = sub.add_parser("export", help="package a trained model: raw-audio .keras (+ SavedModel) "
-                       "with its calibration and config")
+    p = sub.add_parser("export", help="package a trained model: raw-audio .keras (+ SavedModel, "
+                       "LiteRT .tflite) with its calibration and config")
     p.add_argument("--model", required=True, help="e.g. runs/NAME/best/model.keras")
     p.add_argument("--output", required=True, help="folder to write")
     p.add_argument("--calibration", help="calibration.json to ship with it (default: the "
                    "one beside --model, if any)")
-    p.add_argument("--format", nargs="+", choices=("keras", "savedmodel"), default=["keras"])
+    p.add_argument("--format", nargs="+", choices=("keras", "savedmodel", "tflite"),
+                   default=["keras"], help="model.keras is always written; savedmodel adds "
+                   "saved_model/, tflite adds model.tflite (LiteRT, builtin ops)")
     p.set_defaults(func=cmd_export)
 
     from keras_spkid.cli.download import add_download_parser

@@ -1,4 +1,4 @@
-"""Package a trained encoder for use: a raw-audio ``.keras`` model and a TF SavedModel.
+"""Package a trained encoder for use: a raw-audio ``.keras`` model, a TF SavedModel, LiteRT.
 
 A training run saves its encoder on filterbanks; users and the other commands want a
 model that takes raw 16 kHz audio, with the decision threshold and the training config
@@ -9,7 +9,9 @@ beside it. :func:`export_model` writes, into one folder:
 * ``config.json``: where it came from (the run's config, the front end);
 * ``saved_model/`` (``formats`` with ``"savedmodel"``): the same model exported with
   ``keras.Model.export`` for TF Serving / TFLite converters (signature ``serve`` taking
-  ``waveform`` float32 ``[batch, samples]``).
+  ``waveform`` float32 ``[batch, samples]``);
+* ``model.tflite`` (``formats`` with ``"tflite"``): the same model for the LiteRT
+  (TFLite) interpreter on phones and small boards; see :func:`export_tflite`.
 """
 
 from __future__ import annotations
@@ -18,11 +20,54 @@ import json
 import shutil
 from pathlib import Path
 
+import keras
+import tensorflow as tf
+
 from keras_spkid.atomic import atomic_path, write_text_atomic
-from keras_spkid.inference.model_io import load_embedding_model
+from keras_spkid.inference.model_io import ModelError, load_embedding_model
 from keras_spkid.scoring.calibration import CALIBRATION_FILE, Calibration
 
-FORMATS = ("keras", "savedmodel")
+FORMATS = ("keras", "savedmodel", "tflite")
+
+
+def export_tflite(model: keras.Model, target, source="model") -> Path:
+    """Convert a raw-audio model to a LiteRT flatbuffer at ``target`` (``*.tflite``).
+
+    The file has one signature, ``serving_default``: input ``waveform`` float32
+    ``[batch, samples]`` with both dimensions dynamic (resize the input, or call the
+    signature runner, for any clip of at least the model's minimum length), output
+    ``output_0`` float32 ``[batch, D]``, the same embedding as ``model``. Weights stay
+    float32 (no quantisation), so embeddings match the ``.keras`` model to ~1e-5.
+
+    Conversion goes through Keras' ``format="litert"`` export (a SavedModel, then
+    ``tf.lite.TFLiteConverter.from_saved_model``) restricted to the TFLite builtin ops
+    (``TFLITE_BUILTINS``): the ``LogMel`` front end's ``tf.signal.stft`` lowers to the
+    builtin ``RFFT2D``, the rest to convolutions, pooling and reductions, so no Flex
+    (``SELECT_TF_OPS``) delegate is needed; the plain LiteRT runtime lacks it and it adds
+    megabytes to an app. A model that needs a TF op outside the builtins (e.g. an
+    ``x[:, :, None]`` slice of a dynamic shape, a ``StridedSlice`` with ``new_axis_mask``)
+    is rejected rather than exported with Flex ops.
+
+    Raises:
+        ModelError: the converter rejects the model; the one-line message names
+            ``source`` and the unsupported ops.
+    """
+    target = Path(target)
+    try:
+        with atomic_path(target, ".tflite") as tmp:
+            model.export(str(tmp), format="litert", verbose=False,
+                         input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")],
+                         target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
+    except Exception as error:  # noqa: BLE001 - ConverterError is not public; tracing raises others
+        # ConverterError.errors names the offending ops; its text is pages of MLIR.
+        ops = sorted({e.operator.name.removeprefix("tf.")
+                      for e in getattr(error, "errors", []) if e.operator.name})
+        lines = str(error).strip().splitlines()
+        reason = (f"ops with no LiteRT builtin: {', '.join(ops)}" if ops
+                  else lines[0][:200] if lines else type(error).__name__)
+        raise ModelError(f"{source}: cannot convert to LiteRT ({reason}; export the keras or "
+                         "savedmodel format instead)") from None
+    return target
 
 
 def export_model(model_path, out_dir, calibration: Calibration | None = None,
@@ -39,6 +84,9 @@ def export_model(model_path, out_dir, calibration: Calibration | None = None,
         provenance: extra fields for ``config.json`` (e.g. the command that made it).
 
     Returns the paths written.
+
+    Raises:
+        ModelError: ``model_path`` cannot be loaded, or (``"tflite"``) converted.
     """
     unknown = set(formats) - set(FORMATS)
     if unknown:
@@ -74,4 +122,6 @@ def export_model(model_path, out_dir, calibration: Calibration | None = None,
         shutil.rmtree(saved, ignore_errors=True)
         staging.rename(saved)
         written.append(saved)
+    if "tflite" in formats:
+        written.append(export_tflite(loaded.model, out_dir / "model.tflite", model_path))
     return written

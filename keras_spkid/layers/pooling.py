@@ -119,7 +119,7 @@ class SelfAttentivePooling(keras.layers.Layer):
 
     def call(self, inputs):
         weights = self.attention_weights(inputs)
-        pooled = ops.sum(ops.cast(inputs, "float32") * weights[:, :, None], axis=1)
+        pooled = ops.sum(ops.cast(inputs, "float32") * ops.expand_dims(weights, -1), axis=1)
         return ops.cast(pooled, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
@@ -161,7 +161,7 @@ class AttentiveStatisticsPooling(SelfAttentivePooling):
         self.variance_floor = variance_floor
 
     def call(self, inputs):
-        weights = self.attention_weights(inputs)[:, :, None]
+        weights = ops.expand_dims(self.attention_weights(inputs), -1)  # [:, :, None] does not convert to LiteRT
         x = ops.cast(inputs, "float32")
         mean = ops.sum(x * weights, axis=1)
         variance = ops.sum(ops.square(x) * weights, axis=1) - ops.square(mean)

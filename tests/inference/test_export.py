@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from keras_spkid.audio.frontend import LogMel
+from keras_spkid.audio.io import load_audio
 from keras_spkid.cli.main import main as spkid
-from keras_spkid.inference.model_io import load_embedding_model
+from keras_spkid.data.corpora import data_root
+from keras_spkid.inference.export import export_tflite
+from keras_spkid.inference.model_io import (
+    DEFAULT_MODEL,
+    ModelError,
+    load_embedding_model,
+)
 from keras_spkid.models import build_encoder
 from keras_spkid.scoring.calibration import Calibration
+
+# TF 2.21's tf.lite.Interpreter warns that it moved to the ai_edge_litert package; it
+# runs the same LiteRT kernels, and avoids a dependency for the tests.
+LITERT_DEPRECATION = "ignore:.*tf.lite.Interpreter is deprecated:UserWarning"
 
 
 def test_export_keras_and_savedmodel_parity(tmp_path):
@@ -33,3 +47,42 @@ def test_export_keras_and_savedmodel_parity(tmp_path):
     np.testing.assert_allclose(served.serve(tf.constant(wave)).numpy(), reference, atol=1e-4)
     config = json.loads((out / "config.json").read_text())
     assert config["training_config"]["encoder"] == "conv6" and config["frontend"]["n_mels"] == 64
+
+
+@pytest.fixture(scope="module")
+def speech():
+    """5 s of 16 kHz float32 audio: a LibriSpeech clip of the shared data, or without it a
+    chirp in noise (parity needs a non-silent signal, not a voice)."""
+    path = data_root() / "librispeech_1utt" / "103" / "103-1240-0000.flac"
+    if path.is_file():
+        return load_audio(path)[:80000]
+    t = np.arange(80000) / 16000
+    chirp = 0.3 * np.sin(2 * np.pi * (100 + 400 * t) * t)
+    return (chirp + 0.05 * np.random.default_rng(0).normal(size=t.size)).astype("float32")
+
+
+@pytest.mark.filterwarnings(LITERT_DEPRECATION)
+def test_export_tflite_parity_at_two_lengths(tmp_path, speech):
+    out = tmp_path / "exported"
+    assert spkid(["export", "--model", str(DEFAULT_MODEL), "--output", str(out),
+                  "--format", "keras", "tflite"]) == 0
+    reference = load_embedding_model(out / "model.keras")
+    interpreter = tf.lite.Interpreter(model_path=str(out / "model.tflite"))
+    assert interpreter.get_input_details()[0]["shape_signature"].tolist() == [-1, -1]
+    embed = interpreter.get_signature_runner("serving_default")
+    for seconds in (1.0, 3.7):  # the runner resizes the input to each length
+        wave = speech[None, : round(seconds * 16000)]
+        embedding = embed(waveform=wave)["output_0"]
+        assert embedding.shape == (1, reference.dim)
+        np.testing.assert_allclose(embedding, reference.model(wave).numpy(), rtol=0, atol=1e-4)
+
+
+def test_export_tflite_rejects_ops_outside_the_builtins(tmp_path):
+    waveform = keras.Input((None,), name="waveform")
+    pooled = keras.layers.GlobalAveragePooling1D()(LogMel(n_mels=16)(waveform))
+    model = keras.Model(waveform, keras.layers.Lambda(tf.math.digamma)(pooled))
+    with pytest.raises(ModelError, match=r"^odd\.keras: cannot convert to LiteRT \(ops with "
+                       r"no LiteRT builtin: Digamma;") as caught:
+        export_tflite(model, tmp_path / "model.tflite", "odd.keras")
+    assert "\n" not in str(caught.value)
+    assert not list(tmp_path.iterdir())
