@@ -1,20 +1,27 @@
 """``spkid eval ...``: the numbers people compare with papers.
 
-``fewshot``   N-way x K-shot accuracy table with 95% CIs (query length full/1/2/3 s)
+``fewshot``   N-way x K-shot accuracy table with 95% CIs (query length full/1/2/3 s;
+              ``--segment_seconds``: items are fixed segments of each clip)
 ``verify``    EER and minDCF (p_target 0.01, 0.05) on a ``veri_test.txt``-style trial
               list, optional AS-Norm, DET plot; ``--calibrate`` stores a threshold
 ``identify``  closed-set top-1 / top-5 / macro accuracy
 ``knn``       scikit-learn ``KNeighborsClassifier`` accuracy
 ``trials``    write a trial list for a labelled corpus (e.g. WUW test speakers)
+``table``     the project's accuracy table: a model and the MFCC baseline side by side
+              on the test speakers (few-shot accuracy, EER, minDCF)
 
 Embeddings come from ``--embeddings OUT.npz`` (made by ``extract_embeds.py``) or are
 extracted from a corpus (``--corpus/--manifest/--folder/...``) with ``--model`` (default:
-the built-in model) into ``--out``, where they are reused by the next command.
-Each command writes ``<out>/<command>.md``, ``.json`` and, for fewshot and verify, ``.png``.
+the built-in model; ``--model mfcc_stats`` is the classical baseline) into ``--out``,
+where they are reused by the next command. Each command writes ``<out>/<command>.md``,
+``.json`` and, for fewshot and verify, ``.png``.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -40,37 +47,25 @@ def _catalogue(args):
     return catalogue_from_args(args)
 
 
-def _extract(args, catalogue, crops: int = 0, crop_seconds: float = 3.0, tag: str = "full"):
-    """Embeddings of a catalogue's files, extracted once into ``--out`` and reused."""
-    from keras_spkid.inference.embedding_set import EmbeddingSet
-    from keras_spkid.inference.extract import extract_embeddings
+def _extract(args, catalogue, crops: int = 0, crop_seconds: float = 3.0):
+    """Embeddings of a catalogue's files (or segments), extracted once into ``--out``."""
+    from keras_spkid.evaluation.embeddings import corpus_embeddings
     from keras_spkid.inference.model_io import load_embedding_model
 
-    model = load_embedding_model(args.model)
-    paths = [u.path for u in catalogue]
-    output = Path(args.out) / f"embeddings-{catalogue.name or 'corpus'}-{tag}.npz"
-    if output.is_file():
-        cached = EmbeddingSet.load(output)
-        info = cached.info
-        if (info.get("model") == str(model.path) and info.get("crops") == crops
-                and set(cached.paths) <= set(paths) and len(cached) > 0
-                and not Path(str(output) + ".parts").exists()):
-            print(f"reusing {output}")
-            return cached
-    report = extract_embeddings(model, paths, catalogue.root, output,
-                                speakers=[u.speaker for u in catalogue], crops=crops,
-                                crop_seconds=crop_seconds, progress=not args.quiet)
-    print(report)
-    return EmbeddingSet.load(output)
+    return corpus_embeddings(load_embedding_model(args.model), catalogue, args.out, crops,
+                             crop_seconds, getattr(args, "segment_seconds", None),
+                             progress=not args.quiet)
 
 
-def _embeddings(args, crops=0, crop_seconds=3.0, tag="full"):
+def _embeddings(args, crops=0, crop_seconds=3.0):
     from keras_spkid.inference.embedding_set import EmbeddingSet
 
     if args.embeddings:
+        if getattr(args, "segment_seconds", None):
+            raise SpkidError("--segment_seconds needs audio: give a corpus instead of --embeddings")
         return EmbeddingSet.load(args.embeddings), None
     catalogue = _catalogue(args)
-    return _extract(args, catalogue, crops, crop_seconds, tag), catalogue
+    return _extract(args, catalogue, crops, crop_seconds), catalogue
 
 
 def _done(paths):
@@ -95,9 +90,11 @@ def cmd_fewshot(args) -> int:
         elif args.embeddings:
             raise SpkidError(f"--query {query_length} needs audio: give a corpus and --model "
                              "instead of --embeddings")
+        elif args.segment_seconds and float(query_length) > args.segment_seconds:
+            raise SpkidError(f"--query {query_length}: a query crop cannot be longer than "
+                             f"the {args.segment_seconds:g} s segments")
         else:
-            query = _extract(args, catalogue, crops=1, crop_seconds=float(query_length),
-                             tag=f"crop{query_length}s")
+            query = _extract(args, catalogue, crops=1, crop_seconds=float(query_length))
         # keep clips that both passes embedded
         common = sorted(set(support.paths) & set(query.paths))
         s_rows, q_rows = support.lookup(common), query.lookup(common)
@@ -120,13 +117,16 @@ def cmd_fewshot(args) -> int:
           f"{100 * r['mean']:.2f} ± {100 * r['ci95']:.2f}" if r["mean"] is not None
           else f"n/a: {r['note']}"] for r in rows])
     source = args.embeddings or (catalogue.name if catalogue else "")
+    items = (f"{args.segment_seconds:g} s segments of each clip (a speaker's support and query "
+             "segments may come from one clip)" if args.segment_seconds else "full utterances")
     markdown = (f"# Few-shot identification: {source}\n\n{args.episodes} episodes per cell, "
                 f"{args.queries} queries per speaker, seed {args.seed}; mean ± 95% CI "
-                f"(1.96 x std over episodes / sqrt(episodes)). Support clips: full utterances.\n\n"
+                f"(1.96 x std over episodes / sqrt(episodes)). Support items: {items}.\n\n"
                 + table)
     print(markdown)
     data = {"rows": rows, "episodes": args.episodes, "queries": args.queries, "seed": args.seed,
-            "source": source, "model": support.info.get("model")}
+            "source": source, "model": support.info.get("model"),
+            "segment_seconds": args.segment_seconds}
     return _done(write_report(args.out, "fewshot", markdown, data, fewshot_figure(rows)))
 
 
@@ -163,11 +163,7 @@ def cmd_verify(args) -> int:
     from keras_spkid.evaluation.plots import det_figure
     from keras_spkid.evaluation.report import markdown_table, write_report
     from keras_spkid.evaluation.trials import score_trials, trial_paths
-    from keras_spkid.evaluation.verification import (
-        equal_error_rate,
-        error_rates,
-        min_dcf,
-    )
+    from keras_spkid.evaluation.verification import error_rates, verification_metrics
     from keras_spkid.inference.embedding_set import EmbeddingSet
     from keras_spkid.scoring.calibration import calibrate
 
@@ -196,13 +192,9 @@ def cmd_verify(args) -> int:
     variants = [("cosine", None)] + ([("asnorm", asnorm)] if asnorm is not None else [])
     for name, norm in variants:
         scores = score_trials(trials, enrol, test, norm, source=str(args.trials))
-        eer, eer_threshold = equal_error_rate(scores, trials.labels)
-        dcf1, _ = min_dcf(scores, trials.labels, 0.01)
-        dcf5, _ = min_dcf(scores, trials.labels, 0.05)
+        results[name] = verification_metrics(scores, trials.labels)
         rates = error_rates(scores, trials.labels)
-        curves[name], eers[name] = (rates.false_alarm, rates.miss), eer
-        results[name] = {"eer": eer, "eer_threshold": eer_threshold, "min_dcf_0.01": dcf1,
-                         "min_dcf_0.05": dcf5}
+        curves[name], eers[name] = (rates.false_alarm, rates.miss), results[name]["eer"]
         if args.calibrate and name == variants[-1][0]:  # AS-Norm scores when a cohort is given
             calibration = calibrate(scores, trials.labels, args.calibrate, args.far, score=name,
                                     trials=Path(args.trials).name)
@@ -247,8 +239,7 @@ def _split(args, embeddings, catalogue):
 def _identification(args, name: str, evaluate) -> int:
     from keras_spkid.evaluation.report import markdown_table, write_report
 
-    embeddings, catalogue = _embeddings(args, args.crops, 3.0,
-                                        "full" if not args.crops else f"{args.crops}crops")
+    embeddings, catalogue = _embeddings(args, args.crops, 3.0)
     enrol, test = _split(args, embeddings, catalogue)
     result = evaluate(embeddings.select(enrol), embeddings.select(test))
     markdown = (f"# {name}\n\n{result.num_speakers} enrolled speakers, {len(enrol)} enrolment "
@@ -291,11 +282,52 @@ def cmd_trials(args) -> int:
     return 0
 
 
+# ----- table -----
+def _table_command(args) -> str:
+    """The command with every setting spelled out, defaults included (to remake the table)."""
+    words = ["spkid", "eval", "table"] + (["--model", args.model] if args.model else [])
+    words += ["--baseline", args.baseline, "--out", str(args.out), "--corpora", *args.corpora,
+              "--ways", *map(str, args.ways), "--shots", *map(str, args.shots),
+              "--episodes", str(args.episodes), "--seed", str(args.seed),
+              "--segment_seconds", f"{args.segment_seconds:g}"]
+    words += ["--max_speakers", str(args.max_speakers)] if args.max_speakers else []
+    return shlex.join(words)
+
+
+def cmd_table(args) -> int:
+    from keras_spkid.evaluation.report import write_report
+    from keras_spkid.evaluation.table import (
+        FEWSHOT_SETS,
+        accuracy_table,
+        table_markdown,
+    )
+    from keras_spkid.inference.model_io import load_embedding_model
+
+    sets = [dataclasses.replace(s, segment_seconds=args.segment_seconds) if s.segment_seconds
+            else s for s in FEWSHOT_SETS if s.corpus in args.corpora]
+    models = {"model": load_embedding_model(args.model),
+              "baseline": load_embedding_model(args.baseline)}
+    data = accuracy_table(models, args.out, args.ways, args.shots, args.episodes, args.seed,
+                          sets, args.max_speakers, _table_command(args), progress=not args.quiet)
+    markdown = table_markdown(data)
+    print(markdown)
+    return _done(write_report(args.out, "table", markdown, data))
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
+    return value
+
+
 def add_eval_parser(sub) -> None:
     """Register ``spkid eval`` and its subcommands on an argparse subparsers object."""
     from keras_spkid.cli.main import _positive_int, add_catalogue_args
+    from keras_spkid.data.corpora import CORPORA
 
-    parser = sub.add_parser("eval", help="evaluate a model: fewshot, verify, identify, knn, trials")
+    parser = sub.add_parser("eval", help="evaluate a model: fewshot, verify, identify, knn, "
+                            "trials, table")
     commands = parser.add_subparsers(dest="eval_command", required=True, metavar="EVAL")
 
     p = commands.add_parser("fewshot", help="N-way x K-shot accuracy table with 95%% CIs")
@@ -307,6 +339,9 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--episodes", type=_positive_int, default=1000)
     p.add_argument("--query", nargs="+", choices=QUERY_LENGTHS, default=["full"],
                    help="query length: full utterances or a centre crop of 1, 2 or 3 s")
+    p.add_argument("--segment_seconds", type=_positive_seconds, default=None,
+                   help="cut each clip into non-overlapping segments of this length, each one "
+                   "item of its speaker (for one clip per speaker, e.g. librispeech_1utt: 2)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_fewshot, crops=0)
 
@@ -354,6 +389,25 @@ def add_eval_parser(sub) -> None:
                    help="allow target pairs from one recording (default: cross-recording only)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_trials)
+
+    p = commands.add_parser("table", help="the accuracy table: a model and the MFCC baseline "
+                            "on the test speakers (few-shot accuracy, EER, minDCF)")
+    p.add_argument("--model", help="a .keras model (default: the built-in model)")
+    p.add_argument("--baseline", default="mfcc_stats",
+                   help="what the model is compared with: a .keras model or a baseline name")
+    p.add_argument("--out", default="runs/accuracy_table",
+                   help="folder for table.md, table.json, trial lists and embeddings")
+    p.add_argument("--corpora", nargs="+", choices=CORPORA, default=list(CORPORA),
+                   help="test splits for few-shot accuracy (verification: wuw_corpus_ii)")
+    p.add_argument("--ways", type=_positive_int, nargs="+", default=[5, 10])
+    p.add_argument("--shots", type=_positive_int, nargs="+", default=[1, 5])
+    p.add_argument("--episodes", type=_positive_int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--segment_seconds", type=_positive_seconds, default=2.0,
+                   help="librispeech_1utt (one clip per speaker): segment length")
+    p.add_argument("--max_speakers", type=_positive_int, default=None,
+                   help="only the first N test speakers of each corpus (quick checks)")
+    p.set_defaults(func=cmd_table)
 
     for p in commands.choices.values():
         p.add_argument("--quiet", action="store_true", help="no progress bar")

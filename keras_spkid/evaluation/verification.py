@@ -11,6 +11,7 @@ accepts trials with ``score >= t``; its miss rate is the fraction of targets bel
   point, meta-SR the false-alarm rate there; both are within one step of this value).
 * :func:`min_dcf` is the normalised minimum detection cost
   ``min_t (c_miss p P_miss(t) + c_fa (1-p) P_fa(t)) / min(c_miss p, c_fa (1-p))``.
+* :func:`verification_metrics` gathers EER and minDCF (p 0.01, 0.05) for a report.
 * :func:`threshold_at_far` picks the threshold for a target false-accept rate, the
   usual way to choose an "unknown speaker" threshold on a development trial list.
 """
@@ -104,3 +105,11 @@ def threshold_at_far(scores, labels, far: float) -> float:
         raise ValueError(f"far must be in [0, 1], got {far}")
     rates = error_rates(scores, labels)
     return float(rates.thresholds[int(np.flatnonzero(rates.false_alarm <= far)[0])])
+
+
+def verification_metrics(scores, labels) -> dict[str, float]:
+    """The usual report row: EER (and its threshold), minDCF at p_target 0.01 and 0.05."""
+    eer, threshold = equal_error_rate(scores, labels)
+    return {"eer": eer, "eer_threshold": threshold,
+            "min_dcf_0.01": min_dcf(scores, labels, 0.01)[0],
+            "min_dcf_0.05": min_dcf(scores, labels, 0.05)[0]}

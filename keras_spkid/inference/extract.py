@@ -175,7 +175,8 @@ def extract_embeddings(model: EmbeddingModel, paths: list[str], root, output,
     if rows.size == 0:
         raise DataError(f"{output}: none of the {len(paths)} files could be embedded; "
                         f"reasons in {failures_file}")
-    info = {"model": str(model.path), "crops": crops, "crop_seconds": crop_seconds if crops else None,
+    info = {"model": str(model.path), "model_sha256": model.sha256, "crops": crops,
+            "crop_seconds": crop_seconds if crops else None,
             "dim": model.dim}
     result = EmbeddingSet(
         np.asarray(paths)[rows], np.concatenate(embeddings),

@@ -4,12 +4,15 @@ Training runs save the encoder on filterbanks (``[B, frames, n_mels] -> [B, D]``
 the shipped default model takes raw audio (``[B, samples] -> [B, D]``, front end
 inside). :func:`load_embedding_model` accepts both and always returns a model on raw
 16 kHz audio, so every command treats them alike. A ``calibration.json`` next to the
-model file (see :mod:`keras_spkid.scoring.calibration`) comes with it.
+model file (see :mod:`keras_spkid.scoring.calibration`) comes with it. A built-in
+baseline's name (``mfcc_stats``, see :mod:`keras_spkid.baselines`) stands for its file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import zipfile
 from pathlib import Path
 
@@ -47,6 +50,15 @@ class EmbeddingModel:
     def dim(self) -> int:
         return int(self.model.outputs[0].shape[-1])
 
+    @functools.cached_property
+    def sha256(self) -> str:
+        """SHA-256 (hex) of the model file: what embeddings made earlier are checked against."""
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
     @property
     def min_samples(self) -> int:
         """Shortest waveform the front end can analyse: one analysis window."""
@@ -62,6 +74,7 @@ def _find_frontend(model: keras.Model) -> LogMel | None:
 
 def _register_custom_objects() -> None:
     """Import the modules whose layers a saved model may contain (registers them)."""
+    import keras_spkid.baselines
     import keras_spkid.layers.pooling
     import keras_spkid.losses
     import keras_spkid.models  # noqa: F401
@@ -70,6 +83,9 @@ def _register_custom_objects() -> None:
 def load_embedding_model(path=None) -> EmbeddingModel:
     """Load ``path`` (default: the built-in model) as a raw-audio embedding model.
 
+    ``path`` may also name a built-in baseline (``"mfcc_stats"``) when no such file
+    exists; its ``.keras`` file is built on first use.
+
     An encoder on filterbanks ``[B, T, n_mels]`` is wrapped with ``LogMel(n_mels)``
     (the front end every training command uses).
 
@@ -77,6 +93,11 @@ def load_embedding_model(path=None) -> EmbeddingModel:
         ModelError: the file is missing, is not a Keras ``.keras`` archive, or its
             model does not map audio or filterbanks to one embedding per clip.
     """
+    if path is not None and not Path(path).exists():
+        from keras_spkid.baselines import BASELINES, baseline_model_path
+
+        if str(path) in BASELINES:
+            path = baseline_model_path(str(path))
     path = Path(path) if path is not None else DEFAULT_MODEL
     hint = "give the best/model.keras of a training run, or leave --model out for the default"
     if not path.is_file():
