@@ -9,6 +9,8 @@
 ``trials``    write a trial list for a labelled corpus (e.g. WUW test speakers)
 ``table``     the project's accuracy table: a model and the MFCC baseline side by side
               on the test speakers (few-shot accuracy, EER, minDCF)
+``calibrate`` one threshold for several corpora (all pairs of their dev speakers, each
+              corpus weighted equally), saved as ``calibration.json``
 
 Embeddings come from ``--embeddings OUT.npz`` (made by ``extract_embeds.py``) or are
 extracted from a corpus (``--corpus/--manifest/--folder/...``) with ``--model`` (default:
@@ -314,6 +316,42 @@ def cmd_table(args) -> int:
     return _done(write_report(args.out, "table", markdown, data))
 
 
+def cmd_calibrate(args) -> int:
+    from keras_spkid.data.corpora import load_corpus
+    from keras_spkid.evaluation.embeddings import corpus_embeddings
+    from keras_spkid.evaluation.report import write_report
+    from keras_spkid.inference.model_io import load_embedding_model
+    from keras_spkid.scoring.calibration import all_pair_trials, calibrate_balanced
+
+    model = load_embedding_model(args.model)
+    groups = {}
+    for corpus in args.corpora:
+        catalogue = load_corpus(corpus).filter(split=args.split)
+        if not len(catalogue):
+            raise SpkidError(f"{corpus}: no '{args.split}' split in its MANIFEST.tsv")
+        catalogue.name = f"{corpus}-{args.split}"
+        one_clip_each = len(catalogue) == len(catalogue.speakers)
+        embeddings = corpus_embeddings(model, catalogue, Path(args.out) / "embeddings",
+                                       segment_seconds=args.segment_seconds if one_clip_each
+                                       else None, progress=not args.quiet)
+        groups[corpus] = all_pair_trials(embeddings.embeddings, embeddings.speakers)
+    calibration, per_group = calibrate_balanced(groups, args.calibrate, args.far, args.seed)
+    target = Path(args.save_calibration or Path(args.out) / "calibration.json")
+    calibration.save(target)
+    lines = [f"# Threshold calibration on {args.split} speakers", "",
+             f"- model: `{model.path}`", f"- {calibration.describe()}",
+             f"- trials: {calibration.trials}", f"- saved to `{target}`", "",
+             "| corpus | targets | non-targets | EER (%) | false accepts (%) | false rejects (%) |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {g['targets']} | {g['nontargets']} | {100 * g['eer']:.2f} | "
+              f"{100 * g['false_accept']:.2f} | {100 * g['false_reject']:.2f} |"
+              for name, g in per_group.items()]
+    print("\n".join(lines))
+    data = {"calibration": dataclasses.asdict(calibration), "corpora": per_group,
+            "model": str(model.path), "split": args.split}
+    return _done(write_report(args.out, "calibration", "\n".join(lines), data))
+
+
 def _positive_seconds(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -327,7 +365,7 @@ def add_eval_parser(sub) -> None:
     from keras_spkid.data.corpora import CORPORA
 
     parser = sub.add_parser("eval", help="evaluate a model: fewshot, verify, identify, knn, "
-                            "trials, table")
+                            "trials, table, calibrate")
     commands = parser.add_subparsers(dest="eval_command", required=True, metavar="EVAL")
 
     p = commands.add_parser("fewshot", help="N-way x K-shot accuracy table with 95%% CIs")
@@ -389,6 +427,23 @@ def add_eval_parser(sub) -> None:
                    help="allow target pairs from one recording (default: cross-recording only)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_trials)
+
+    p = commands.add_parser("calibrate", help="one threshold for several corpora: all pairs "
+                            "of their dev speakers, each corpus weighted equally")
+    p.add_argument("--model", help="a .keras model (default: the built-in model)")
+    p.add_argument("--corpora", nargs="+", choices=CORPORA,
+                   default=["wuw_corpus_ii", "librispeech_1utt"])
+    p.add_argument("--split", default="dev", help="speakers to calibrate on (never the test ones)")
+    p.add_argument("--segment_seconds", type=_positive_seconds, default=2.0,
+                   help="corpora with one clip per speaker are cut into segments this long")
+    p.add_argument("--calibrate", choices=("eer", "far"), default="eer",
+                   help="threshold at the equal-error point or at --far false accepts")
+    p.add_argument("--far", type=float, default=0.01, help="target false-accept rate")
+    p.add_argument("--seed", type=int, default=0, help="seeds the balancing subsample")
+    p.add_argument("--out", default="runs/calibration", help="folder for the report and embeddings")
+    p.add_argument("--save_calibration", help="where to write calibration.json (default: "
+                   "<out>/calibration.json; put it next to model.keras to ship it)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = commands.add_parser("table", help="the accuracy table: a model and the MFCC baseline "
                             "on the test speakers (few-shot accuracy, EER, minDCF)")

@@ -111,3 +111,68 @@ def calibrate(scores, labels, method: str = "eer", far: float = 0.01, score: str
         target_far=float(far) if method == "far" else None, score=score, trials=str(trials),
         num_target=int(labels.sum()), num_nontarget=int(labels.size - labels.sum()),
     )
+
+
+def all_pair_trials(embeddings, speakers) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine scores and 0/1 labels of every pair of different items of one set.
+
+    Args:
+        embeddings: ``[n, d]`` L2-normalised embeddings.
+        speakers: ``[n]`` speaker labels.
+
+    Returns:
+        ``scores`` and ``labels``, each ``[n * (n - 1) / 2]``.
+    """
+    embeddings = np.asarray(embeddings, np.float32)
+    speakers = np.asarray(speakers)
+    upper = np.triu_indices(len(embeddings), 1)
+    scores = (embeddings @ embeddings.T)[upper]
+    return scores, (speakers[:, None] == speakers[None, :])[upper].astype(np.int8)
+
+
+def calibrate_balanced(groups: dict[str, tuple[np.ndarray, np.ndarray]], method: str = "eer",
+                       far: float = 0.01, seed: int = 0) -> tuple[Calibration, dict]:
+    """One threshold for several kinds of speech (corpora, channels), none dominating.
+
+    Each group (e.g. the dev speakers of one corpus, scored only against each other: a
+    telephone voice against a studio voice is too easy a non-target to teach anything)
+    contributes the same number of target and of non-target trials, drawn at random
+    without replacement down to the smallest group's counts. :func:`calibrate` then
+    picks the threshold on the union.
+
+    Args:
+        groups: ``{name: (scores, labels)}``, each with both kinds of trial.
+        method, far: as for :func:`calibrate`.
+        seed: seeds the subsampling.
+
+    Returns:
+        The calibration, and per group ``{"targets", "nontargets", "eer",
+        "false_accept", "false_reject"}`` (rates at the chosen threshold, on all the
+        group's trials).
+    """
+    rng = np.random.default_rng(seed)
+    if not groups:
+        raise DataError("no trial groups to calibrate on")
+    for name, (_, labels) in groups.items():
+        if not 0 < int(np.sum(labels)) < len(labels):
+            raise DataError(f"{name}: needs both same-speaker and different-speaker trials")
+    n_target = min(int(np.sum(labels)) for _, labels in groups.values())
+    n_nontarget = min(int(np.sum(labels == 0)) for _, labels in groups.values())
+    scores, labels = [], []
+    for group_scores, group_labels in groups.values():
+        for value, count in ((1, n_target), (0, n_nontarget)):
+            chosen = rng.choice(np.flatnonzero(group_labels == value), count, replace=False)
+            scores.append(group_scores[chosen])
+            labels.append(np.full(count, value, np.int8))
+    calibration = calibrate(np.concatenate(scores), np.concatenate(labels), method, far,
+                            trials=" + ".join(groups) + f" (balanced, {n_target} targets and "
+                            f"{n_nontarget} non-targets each)")
+    per_group = {}
+    for name, (group_scores, group_labels) in groups.items():
+        accepted = group_scores >= calibration.threshold
+        per_group[name] = {
+            "targets": int(np.sum(group_labels)), "nontargets": int(np.sum(group_labels == 0)),
+            "eer": float(equal_error_rate(group_scores, group_labels)[0]),
+            "false_accept": float(np.mean(accepted[group_labels == 0])),
+            "false_reject": float(np.mean(~accepted[group_labels == 1]))}
+    return calibration, per_group
