@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-from keras_spkid.app.live import LiveListener
+from keras_spkid.app.live import MIN_SPEECH_SECONDS, LiveListener
 from keras_spkid.audio.io import SAMPLE_RATE
 
 
@@ -28,7 +28,7 @@ def test_updates_are_paced_and_windowed(readers):
     given = [steps[i] for i in due if steps[i].window is not None]
     assert len(given) >= len(due) - 3  # only the first second lacks speech
     for step in given:  # the speech frames of the last 2.5 s, pauses left out
-        assert 0.8 <= step.speech_seconds <= 2.5
+        assert MIN_SPEECH_SECONDS <= step.speech_seconds <= 2.5
         assert len(step.window) == round(step.speech_seconds * SAMPLE_RATE)
     assert min(s.speech_seconds for s in given) < 2.5 - 0.1  # the reader does pause
 
