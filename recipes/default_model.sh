@@ -9,9 +9,9 @@
 # starting from the best model of the one before:
 #   1. runs/protonet_gc       1,200 steps, 5-way 5-shot, no augmentation      (~7 min)
 #   2. runs/default_candidate 4,000 steps, + SpecAugment, 1 s queries         (~25 min)
-#   3. runs/default_v2        8,000 steps, 10-way 3-shot 2-query (so 287 of the 322
+#   3. runs/default_v2        12,000 steps, 10-way 3-shot 2-query (so 287 of the 322
 #      training speakers qualify instead of 140), + ChannelAugment (telephone band,
-#      stationary noise, babble), 1-2 s queries                               (~60 min)
+#      stationary noise, babble), 1-2 s queries                               (~75 min)
 # Times are for 2 idle CPU cores. Rerunning a stage resumes it from its checkpoints.
 # Usage: bash recipes/default_model.sh [--skip-training]
 set -euo pipefail
@@ -34,7 +34,7 @@ if [[ "${1:-}" != "--skip-training" ]]; then
         --init_from runs/protonet_gc/best/model.keras --log_dir runs/default_candidate
     $py train_protonet.py "${common[@]}" --num_way 10 --num_support 3 --num_query 2 \
         --query_frames 200 --test_interval 500 --print_interval 50 --val_tasks 200 \
-        --seed 2 --num_train_iterations 8000 --spec_augment --channel_augment \
+        --seed 2 --num_train_iterations 12000 --spec_augment --channel_augment \
         --learning_rate 0.0003 --init_from runs/default_candidate/best/model.keras \
         --log_dir "$run"
 fi
