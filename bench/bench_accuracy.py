@@ -26,9 +26,10 @@ def main(argv=None):
               "baseline": load_embedding_model("mfcc_stats")}
     data = accuracy_table(models, args.out, episodes=args.episodes, seed=args.seed,
                           command=_common.command_line())
-    write_report(args.out, "table", table_markdown(data), data)
+    markdown = table_markdown(data)
+    write_report(args.out, "table", markdown, data)
     # The report's own title and provenance lines are replaced by the section's.
-    body = table_markdown(data).split("\n## ", 1)[1]
+    body = markdown.split("\n## ", 1)[1]
     body = "### " + body.replace("\n## ", "\n### ")
     ours, baseline = data["models"]["model"], data["models"]["baseline"]
     intro = (f"Model `{ours['path']}` (sha256 {ours['sha256']}, {ours['dim']}-dim) vs "

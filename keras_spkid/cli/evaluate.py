@@ -317,7 +317,7 @@ def cmd_table(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from keras_spkid.data.corpora import load_corpus
+    from keras_spkid.data.corpora import corpus_split
     from keras_spkid.evaluation.embeddings import corpus_embeddings
     from keras_spkid.evaluation.report import write_report
     from keras_spkid.inference.model_io import load_embedding_model
@@ -326,10 +326,7 @@ def cmd_calibrate(args) -> int:
     model = load_embedding_model(args.model)
     groups = {}
     for corpus in args.corpora:
-        catalogue = load_corpus(corpus).filter(split=args.split)
-        if not len(catalogue):
-            raise SpkidError(f"{corpus}: no '{args.split}' split in its MANIFEST.tsv")
-        catalogue.name = f"{corpus}-{args.split}"
+        catalogue = corpus_split(corpus, args.split)
         one_clip_each = len(catalogue) == len(catalogue.speakers)
         embeddings = corpus_embeddings(model, catalogue, Path(args.out) / "embeddings",
                                        segment_seconds=args.segment_seconds if one_clip_each
@@ -356,6 +353,13 @@ def _positive_seconds(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a rate between 0 and 1, got {text}")
     return value
 
 
@@ -396,7 +400,7 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--cohort_top_k", type=_positive_int, default=200)
     p.add_argument("--calibrate", choices=("eer", "far"),
                    help="choose a threshold at the EER point or at --far false accepts")
-    p.add_argument("--far", type=float, default=0.01, help="target false-accept rate")
+    p.add_argument("--far", type=_rate, default=0.01, help="target false-accept rate")
     p.add_argument("--save_calibration", help="where to write calibration.json (default: "
                    "<out>/calibration.json; put it next to model.keras to ship it)")
     p.set_defaults(func=cmd_verify)
@@ -438,7 +442,7 @@ def add_eval_parser(sub) -> None:
                    help="corpora with one clip per speaker are cut into segments this long")
     p.add_argument("--calibrate", choices=("eer", "far"), default="eer",
                    help="threshold at the equal-error point or at --far false accepts")
-    p.add_argument("--far", type=float, default=0.01, help="target false-accept rate")
+    p.add_argument("--far", type=_rate, default=0.01, help="target false-accept rate")
     p.add_argument("--seed", type=int, default=0, help="seeds the balancing subsample")
     p.add_argument("--out", default="runs/calibration", help="folder for the report and embeddings")
     p.add_argument("--save_calibration", help="where to write calibration.json (default: "

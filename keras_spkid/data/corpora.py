@@ -33,3 +33,23 @@ def load_corpus(name: str, root=None) -> Catalogue:
             f"holds {', '.join(CORPORA)}"
         )
     return read_manifest(manifest)
+
+
+def corpus_split(name: str, split: str, root=None, max_speakers: int | None = None) -> Catalogue:
+    """One split of a corpus, named ``<corpus>-<split>`` (so caches of splits differ).
+
+    Args:
+        name, root: as for :func:`load_corpus`.
+        split: ``"train"``, ``"dev"`` or ``"test"`` (the manifest's ``split`` column).
+        max_speakers: keep only the first speakers, in sorted order (quick checks).
+
+    Raises:
+        DataError: the manifest has no item in that split.
+    """
+    catalogue = load_corpus(name, root).filter(split=split)
+    if not len(catalogue):
+        raise DataError(f"{name}: no '{split}' split in its MANIFEST.tsv")
+    if max_speakers:
+        catalogue = catalogue.filter(speakers=catalogue.speakers[:max_speakers])
+    catalogue.name = f"{name}-{split}"
+    return catalogue

@@ -26,6 +26,7 @@ import platform
 import time
 from pathlib import Path
 
+from keras_spkid.data.corpora import corpus_split
 from keras_spkid.errors import DataError
 from keras_spkid.evaluation.embeddings import corpus_embeddings
 from keras_spkid.evaluation.fewshot import (
@@ -94,19 +95,6 @@ TRIAL_LISTS = (
     TrialList("cross_session", True, "target pairs from two different calls only (the "
               "test speakers who called more than once)"),
 )
-
-
-def corpus_test_split(corpus: str, max_speakers: int | None = None, root=None):
-    """The ``test`` split of a corpus, optionally only its first ``max_speakers`` speakers."""
-    from keras_spkid.data.corpora import load_corpus
-
-    catalogue = load_corpus(corpus, root).filter(split="test")
-    if not len(catalogue):
-        raise DataError(f"{corpus}: no test split in its MANIFEST.tsv")
-    if max_speakers:
-        catalogue = catalogue.filter(speakers=catalogue.speakers[:max_speakers])
-    catalogue.name = f"{corpus}-test"
-    return catalogue
 
 
 def paired_fewshot(sets: dict[str, EmbeddingSet], way: int, shot: int, queries: int,
@@ -206,7 +194,7 @@ def accuracy_table(models: dict[str, EmbeddingModel], out_dir, ways=(5, 10), sho
                    for key, m in models.items()},
         "corpora": [], "fewshot": [], "verification": []}
     for fewshot_set in sets:
-        catalogue = corpus_test_split(fewshot_set.corpus, max_speakers)
+        catalogue = corpus_split(fewshot_set.corpus, "test", max_speakers=max_speakers)
         embeddings, seconds = {}, {}
         for key in MODELS:
             began = time.perf_counter()

@@ -69,10 +69,8 @@ def failures_path_for(output) -> Path:
 
 def _fingerprint(model: EmbeddingModel, paths, root, crops, crop_seconds) -> str:
     """Identifies an extraction job, so parts of a different job are never mixed in."""
-    stat = model.path.stat()
     digest = hashlib.sha256()
-    for item in (str(model.path.resolve()), stat.st_size, stat.st_mtime_ns, str(Path(root).resolve()),
-                 crops, crop_seconds, "\n".join(paths)):
+    for item in (model.sha256, str(Path(root).resolve()), crops, crop_seconds, "\n".join(paths)):
         digest.update(str(item).encode())
         digest.update(b"\0")
     return digest.hexdigest()[:16]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from keras_spkid.data.corpora import corpus_split
 from keras_spkid.data.voxceleb import read_trials
 from keras_spkid.evaluation.table import (
     TRIAL_LISTS,
-    corpus_test_split,
     paired_fewshot,
     verification_row,
 )
@@ -24,7 +24,7 @@ def _embeddings(catalogue, noise, seed=0):
 
 
 def test_wuw_test_trial_lists(shared_data, tmp_path):
-    catalogue = corpus_test_split("wuw_corpus_ii")
+    catalogue = corpus_split("wuw_corpus_ii", "test")
     assert len(catalogue.speakers) == 35 and catalogue.name == "wuw_corpus_ii-test"
     sets = {"model": _embeddings(catalogue, 0.5), "baseline": _embeddings(catalogue, 2.0)}
     rows = {t.name: verification_row(catalogue, t, sets, tmp_path, seed=0) for t in TRIAL_LISTS}
@@ -42,7 +42,7 @@ def test_wuw_test_trial_lists(shared_data, tmp_path):
 
 
 def test_paired_cells(shared_data):
-    catalogue = corpus_test_split("wuw_corpus_ii", max_speakers=6)
+    catalogue = corpus_split("wuw_corpus_ii", "test", max_speakers=6)
     assert len(catalogue.speakers) == 6
     same = _embeddings(catalogue, 1.0)
     cell = paired_fewshot({"model": same, "baseline": same}, 5, 1, 5, 40, seed=0)
