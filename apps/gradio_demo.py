@@ -23,12 +23,21 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", help="model .keras (default: the built-in model)")
-    parser.add_argument("--gallery", help="enrolled people's gallery file, created on the "
-                        "first enrolment (default: ~/.local/share/keras-spkid/demo_gallery.npz)")
-    parser.add_argument("--celebrities", help="gallery searched by 'Closest celebrity', from "
-                        "'closest_celeb.py build' (default: built-in LibriSpeech readers)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to serve on (default 127.0.0.1: this machine only)")
+    parser.add_argument(
+        "--gallery",
+        help="enrolled people's gallery file, created on the "
+        "first enrolment (default: ~/.local/share/keras-spkid/demo_gallery.npz)",
+    )
+    parser.add_argument(
+        "--celebrities",
+        help="gallery searched by 'Closest celebrity', from "
+        "'closest_celeb.py build' (default: built-in LibriSpeech readers)",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to serve on (default 127.0.0.1: this machine only)",
+    )
     parser.add_argument("--port", type=int, help="port (default 7860 or the next free one)")
     parser.add_argument("--share", action="store_true", help="also make a public gradio.live link")
     return parser
@@ -46,8 +55,11 @@ def main(argv=None) -> int:
 
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per page request
         service = SpeakerService.open(args.model, args.gallery, args.celebrities)
-        print(f"model {service.model.path}; {len(service.gallery)} people enrolled in "
-              f"{service.gallery_path}", flush=True)
+        print(
+            f"model {service.model.path}; {len(service.gallery)} people enrolled in "
+            f"{service.gallery_path}",
+            flush=True,
+        )
         launch(build_demo(service), args.host, args.port, args.share)
         return 0
 

@@ -67,13 +67,24 @@ def base_parser(description: str) -> argparse.ArgumentParser:
         description=description.strip().splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--data", type=Path, default=data_root(),
-                        help="data root holding wuw_corpus_ii/ and librispeech_1utt/")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timed repetitions of every measurement (the median is reported)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=data_root(),
+        help="data root holding wuw_corpus_ii/ and librispeech_1utt/",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed repetitions of every measurement (the median is reported)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
-    parser.add_argument("--record", action="store_true",
-                        help=f"replace this script's section of {RESULTS.relative_to(REPO_ROOT)}")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help=f"replace this script's section of {RESULTS.relative_to(REPO_ROOT)}",
+    )
     return parser
 
 
@@ -116,10 +127,15 @@ def environment() -> dict[str, str]:
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         load = "n/a"
-    threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                                          "TF_NUM_INTEROP_THREADS") if k in os.environ}
+    threads = {
+        k: os.environ[k]
+        for k in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+        if k in os.environ
+    }
     return {
-        "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}",
+        "machine": (
+            f"{cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
+        ),
         "load average at start (1/5/15 min)": load,
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
@@ -152,8 +168,10 @@ def repeat_paired(functions: dict, repeats: int, log=print) -> dict[str, list[fl
             seconds, _ = timed(fn)
             times[name].append(seconds)
         if log:
-            log(f"  repeat {rep + 1}/{repeats}: "
-                + ", ".join(f"{name} {times[name][-1]:.3f} s" for name in functions))
+            log(
+                f"  repeat {rep + 1}/{repeats}: "
+                + ", ".join(f"{name} {times[name][-1]:.3f} s" for name in functions)
+            )
     return times
 
 
@@ -177,8 +195,16 @@ def spread(values) -> str:
 
 
 # -------------------------------------------------------------------- baselines
-LOGMEL_PARAMS = dict(sample_rate=16000, n_mels=64, n_fft=512, win_length=400, hop_length=160,
-                     fmin=20.0, fmax=7600.0, log_offset=1e-6)
+LOGMEL_PARAMS = dict(
+    sample_rate=16000,
+    n_mels=64,
+    n_fft=512,
+    win_length=400,
+    hop_length=160,
+    fmin=20.0,
+    fmax=7600.0,
+    log_offset=1e-6,
+)
 """The front-end parameters every benchmark uses (``LogMel`` keyword arguments)."""
 
 
@@ -211,9 +237,18 @@ def librosa_logmel(y, n_mels: int = LOGMEL_PARAMS["n_mels"]):
 
     p = LOGMEL_PARAMS
     mel = librosa.feature.melspectrogram(
-        y=y, sr=p["sample_rate"], n_fft=p["n_fft"], win_length=p["win_length"],
-        hop_length=p["hop_length"], window="hann", center=True, pad_mode="constant",
-        power=2.0, n_mels=n_mels, fmin=p["fmin"], fmax=p["fmax"],
+        y=y,
+        sr=p["sample_rate"],
+        n_fft=p["n_fft"],
+        win_length=p["win_length"],
+        hop_length=p["hop_length"],
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        power=2.0,
+        n_mels=n_mels,
+        fmin=p["fmin"],
+        fmax=p["fmax"],
     )
     logmel = np.log(mel + p["log_offset"])
     logmel -= logmel.mean(axis=-1, keepdims=True)

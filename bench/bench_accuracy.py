@@ -22,21 +22,31 @@ def main(argv=None):
     parser.add_argument("--out", default="runs/accuracy_table")
     args = parser.parse_args(argv)
     env = _common.environment()
-    models = {"model": load_embedding_model(args.model),
-              "baseline": load_embedding_model("mfcc_stats")}
-    data = accuracy_table(models, args.out, episodes=args.episodes, seed=args.seed,
-                          command=_common.command_line())
+    models = {
+        "model": load_embedding_model(args.model),
+        "baseline": load_embedding_model("mfcc_stats"),
+    }
+    data = accuracy_table(
+        models, args.out, episodes=args.episodes, seed=args.seed, command=_common.command_line()
+    )
     markdown = table_markdown(data)
     write_report(args.out, "table", markdown, data)
     # The report's own title and provenance lines are replaced by the section's.
     body = markdown.split("\n## ", 1)[1]
     body = "### " + body.replace("\n## ", "\n### ")
     ours, baseline = data["models"]["model"], data["models"]["baseline"]
-    intro = (f"Model `{ours['path']}` (sha256 {ours['sha256']}, {ours['dim']}-dim) vs "
-             f"`mfcc_stats` (MFCC statistics, {baseline['dim']}-dim), test speakers only; "
-             f"wall time {data['wall_seconds']} s; the same table is in `{args.out}/table.md`.")
-    _common.finish(args, "accuracy", "Accuracy vs MFCC-statistics baseline "
-                   "(`bench/bench_accuracy.py`)", env, intro + "\n\n" + body)
+    intro = (
+        f"Model `{ours['path']}` (sha256 {ours['sha256']}, {ours['dim']}-dim) vs "
+        f"`mfcc_stats` (MFCC statistics, {baseline['dim']}-dim), test speakers only; "
+        f"wall time {data['wall_seconds']} s; the same table is in `{args.out}/table.md`."
+    )
+    _common.finish(
+        args,
+        "accuracy",
+        "Accuracy vs MFCC-statistics baseline (`bench/bench_accuracy.py`)",
+        env,
+        intro + "\n\n" + body,
+    )
 
 
 if __name__ == "__main__":

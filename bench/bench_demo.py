@@ -72,17 +72,20 @@ def main(argv=None):
     folder = Path(tempfile.mkdtemp(prefix="bench_demo_"))
 
     catalogue = load_corpus("librispeech_1utt", args.data)
-    long_enough = sorted((u for u in catalogue if u.split == "test" and u.seconds >= 14.0),
-                         key=lambda u: u.speaker)
+    long_enough = sorted(
+        (u for u in catalogue if u.split == "test" and u.seconds >= 14.0), key=lambda u: u.speaker
+    )
     readers = random.Random(args.seed).sample(long_enough, args.people)
     model = load_embedding_model()
     service = SpeakerService(model, folder / "people.npz")
     segment = 3 * SAMPLE_RATE
     for utterance in readers:
         x = load_audio(catalogue.abspath(utterance))
-        service.enrol(f"reader {utterance.speaker}", [(SAMPLE_RATE, x[i * segment:(i + 1) * segment])
-                                                     for i in range(3)])
-    query16 = load_audio(catalogue.abspath(readers[0]))[9 * SAMPLE_RATE: 14 * SAMPLE_RATE]
+        service.enrol(
+            f"reader {utterance.speaker}",
+            [(SAMPLE_RATE, x[i * segment : (i + 1) * segment]) for i in range(3)],
+        )
+    query16 = load_audio(catalogue.abspath(readers[0]))[9 * SAMPLE_RATE : 14 * SAMPLE_RATE]
     query_file = folder / "query.wav"
     soundfile.write(query_file, as_browser(query16), BROWSER_RATE, subtype="PCM_16")
 
@@ -103,8 +106,12 @@ def main(argv=None):
             clip_waveform(str(query_file), "query")
 
     stream = as_browser(np.tile(query16, 2 + args.calls * args.repeats // 10 + 2))
-    chunks = iter([stream[i:i + BROWSER_RATE // 10]
-                   for i in range(0, len(stream) - BROWSER_RATE // 10 + 1, BROWSER_RATE // 10)])
+    chunks = iter(
+        [
+            stream[i : i + BROWSER_RATE // 10]
+            for i in range(0, len(stream) - BROWSER_RATE // 10 + 1, BROWSER_RATE // 10)
+        ]
+    )
     listener = LiveListener()
 
     def live_update():
@@ -136,20 +143,31 @@ def main(argv=None):
     live()
 
     print(f"timing, {args.repeats} repeats of {args.calls} calls:")
-    functions = {"raw model call": raw_model, "Identify handler": handler,
-                 "clip to 16 kHz + checks": decode_and_check, "Live update": live,
-                 "through Gradio": through_gradio}
+    functions = {
+        "raw model call": raw_model,
+        "Identify handler": handler,
+        "clip to 16 kHz + checks": decode_and_check,
+        "Live update": live,
+        "through Gradio": through_gradio,
+    }
     times = _common.repeat_paired(functions, args.repeats)
     demo.close()
 
     def row(name):
         per_call = [t / args.calls * 1e3 for t in times[name]]
-        ratio = ("1 (baseline)" if name == "raw model call" else
-                 f"{1 / _common.paired_ratio(times['raw model call'], times[name]):.2f}")
+        ratio = (
+            "1 (baseline)"
+            if name == "raw model call"
+            else f"{1 / _common.paired_ratio(times['raw model call'], times[name]):.2f}"
+        )
         return [name, _common.median(per_call), _common.spread(per_call), ratio]
 
-    headers = ["path (5 s clip)", "median ms per call", "ms min-max",
-               "time / raw model call (median of paired ratios)"]
+    headers = [
+        "path (5 s clip)",
+        "median ms per call",
+        "ms min-max",
+        "time / raw model call (median of paired ratios)",
+    ]
     handler_ms = _common.median(times["Identify handler"]) / args.calls * 1e3
     gradio_ms = _common.median(times["through Gradio"]) / args.calls * 1e3
     live_ms = _common.median(times["Live update"]) / args.calls * 1e3
@@ -162,11 +180,11 @@ The answer (the interim model; the speaker is reader {readers[0].speaker}): "{an
 {_common.table(headers, [row(name) for name in functions])}
 
 Target (<= {TARGET_MS} ms from a 5 s clip to the answer, server side): Identify handler \
-**{handler_ms:.0f} ms** ({'met' if handler_ms <= TARGET_MS else 'NOT met'}); through \
+**{handler_ms:.0f} ms** ({"met" if handler_ms <= TARGET_MS else "NOT met"}); through \
 Gradio on 127.0.0.1 with the upload **{gradio_ms:.0f} ms** \
-({'met' if gradio_ms <= TARGET_MS else 'NOT met'}). A Live update (0.5 s of new audio, \
+({"met" if gradio_ms <= TARGET_MS else "NOT met"}). A Live update (0.5 s of new audio, \
 the speech of a 2.5 s window) takes **{live_ms:.0f} ms**, \
-{'well within' if live_ms < 250 else 'NOT within half of'} the 500 ms of audio it covers.
+{"well within" if live_ms < 250 else "NOT within half of"} the 500 ms of audio it covers.
 """
     _common.finish(args, "demo", "Gradio demo latency (`bench/bench_demo.py`)", env, body)
 

@@ -35,7 +35,6 @@ import random
 import tempfile
 
 import _common  # first: it quiets TensorFlow's start-up logging
-
 import numpy as np
 
 from keras_spkid.audio.frontend import LogMel
@@ -55,8 +54,10 @@ class NumpyEpisodes:
     def __init__(self, store: UtteranceStore, spec: EpisodeSpec, batch: int | None, seed: int):
         self.store, self.spec, self.batch = store, spec, batch
         counts = store.items_per_speaker()
-        self.items = {int(s): np.flatnonzero(store.labels == s).tolist()
-                      for s in np.flatnonzero(counts >= spec.clips_per_speaker)}
+        self.items = {
+            int(s): np.flatnonzero(store.labels == s).tolist()
+            for s in np.flatnonzero(counts >= spec.clips_per_speaker)
+        }
         self.speakers = sorted(self.items)
         self.rng = random.Random(seed)
         n, k, q = spec.n_way, spec.k_shot, spec.q_query
@@ -103,10 +104,17 @@ def _drain(iterator, count):
 def main(argv=None):
     parser = _common.base_parser(__doc__)
     parser.add_argument("--corpus", default="wuw_corpus_ii", help="corpus to sample from")
-    parser.add_argument("--cache-dir", default=None,
-                        help="feature cache folder to (re)use (default: a temporary one)")
-    parser.add_argument("--episodes", type=int, default=800,
-                        help="episodes timed per measurement (batched: this many / batch)")
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="feature cache folder to (re)use (default: a temporary one)",
+    )
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=800,
+        help="episodes timed per measurement (batched: this many / batch)",
+    )
     parser.add_argument("--batch", type=int, default=4, help="episodes per batch")
     parser.add_argument("--warmup", type=int, default=5, help="untimed elements per iterator")
     parser.set_defaults(repeats=5)
@@ -118,25 +126,32 @@ def main(argv=None):
     tmp = None
     if args.cache_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="bench-episodes-")
-    cache = FeatureCache(args.cache_dir or tmp.name, LogMel(**{**_common.LOGMEL_PARAMS,
-                                                              "n_mels": 40}))
+    cache = FeatureCache(
+        args.cache_dir or tmp.name, LogMel(**{**_common.LOGMEL_PARAMS, "n_mels": 40})
+    )
     cache_seconds, _ = _common.timed(cache.build, catalogue, progress=False)
     store_seconds, store = _common.timed(UtteranceStore.from_cache, cache, catalogue)
-    print(f"cache build {cache_seconds:.1f} s, store load {store_seconds:.2f} s: "
-          f"{len(store)} clips, data {store.data.shape} {store.data.dtype}")
+    print(
+        f"cache build {cache_seconds:.1f} s, store load {store_seconds:.2f} s: "
+        f"{len(store)} clips, data {store.data.shape} {store.data.dtype}"
+    )
 
     spec_fixed = EpisodeSpec(5, 5, 15, support_frames=200, query_frames=200)
     spec_var = EpisodeSpec(5, 5, 15, support_frames=200, query_frames=(100, 200))
     need = spec_fixed.clips_per_speaker
     counts = store.items_per_speaker()
     split_of = {u.speaker: u.split for u in catalogue}
-    eligible = collections.Counter(split_of[store.speakers[s]]
-                                   for s in np.flatnonzero(counts >= need))
+    eligible = collections.Counter(
+        split_of[store.speakers[s]] for s in np.flatnonzero(counts >= need)
+    )
     all_splits = collections.Counter(split_of[s] for s in store.speakers)
-    eligible_text = ", ".join(f"{split} {eligible[split]}/{all_splits[split]}"
-                              for split in sorted(all_splits))
-    print(f"eligible speakers (>= {need} clips): {sum(eligible.values())} of "
-          f"{store.num_speakers} ({eligible_text})")
+    eligible_text = ", ".join(
+        f"{split} {eligible[split]}/{all_splits[split]}" for split in sorted(all_splits)
+    )
+    print(
+        f"eligible speakers (>= {need} clips): {sum(eligible.values())} of "
+        f"{store.num_speakers} ({eligible_text})"
+    )
 
     configs = [  # (label, spec, episodes per batch)
         ("200-frame queries, unbatched", spec_fixed, None),
@@ -150,7 +165,8 @@ def main(argv=None):
         group = batch or 1
         elements = max(1, args.episodes // group)
         setup_seconds, dataset = _common.timed(
-            episode_dataset, store, spec, episodes_per_batch=batch, seed=args.seed)
+            episode_dataset, store, spec, episodes_per_batch=batch, seed=args.seed
+        )
         setup[label] = setup_seconds
         numpy_sampler = NumpyEpisodes(store, spec, batch, args.seed)
 
@@ -166,27 +182,53 @@ def main(argv=None):
         # repeat_paired times the whole call; run() returns the steady-state time
         # alone, so collect that instead.
         steady = {"tf.data": [], "numpy": []}
-        _common.repeat_paired({
-            "tf.data": lambda: steady["tf.data"].append(run(dataset)),
-            "numpy": _common.single_threaded_blas(
-                lambda: steady["numpy"].append(run(numpy_sampler))),
-        }, args.repeats, log=None)
+        _common.repeat_paired(
+            {
+                "tf.data": lambda: steady["tf.data"].append(run(dataset)),
+                "numpy": _common.single_threaded_blas(
+                    lambda: steady["numpy"].append(run(numpy_sampler))
+                ),
+            },
+            args.repeats,
+            log=None,
+        )
         episodes = elements * group
         ours, base = steady["tf.data"], steady["numpy"]
         ratio = _common.paired_ratio(base, ours)
         tf_rates.append(episodes / _common.median(ours))
-        print(f"  tf.data {[round(episodes / t) for t in ours]} eps/s, "
-              f"numpy {[round(episodes / t) for t in base]} eps/s")
-        rows.append([label, "numpy sampler (baseline)", episodes / _common.median(base),
-                     _common.spread([episodes / t for t in base]), "1 (baseline)"])
-        rows.append([label, "episode_dataset (tf.data)", episodes / _common.median(ours),
-                     _common.spread([episodes / t for t in ours]), f"{ratio:.2f}"])
+        print(
+            f"  tf.data {[round(episodes / t) for t in ours]} eps/s, "
+            f"numpy {[round(episodes / t) for t in base]} eps/s"
+        )
+        rows.append(
+            [
+                label,
+                "numpy sampler (baseline)",
+                episodes / _common.median(base),
+                _common.spread([episodes / t for t in base]),
+                "1 (baseline)",
+            ]
+        )
+        rows.append(
+            [
+                label,
+                "episode_dataset (tf.data)",
+                episodes / _common.median(ours),
+                _common.spread([episodes / t for t in ours]),
+                f"{ratio:.2f}",
+            ]
+        )
     if tmp is not None:
         tmp.cleanup()
 
     worst = min(tf_rates)
-    headers = ["episodes", "sampler", "episodes/s (median)", "episodes/s min-max",
-               "throughput vs numpy"]
+    headers = [
+        "episodes",
+        "sampler",
+        "episodes/s (median)",
+        "episodes/s min-max",
+        "throughput vs numpy",
+    ]
     body = f"""
 `{args.corpus}`, all splits: {len(store)} clips of {store.num_speakers} speakers; \
 **{sum(eligible.values())} speakers eligible** (>= {need} clips; {eligible_text}). \
@@ -199,7 +241,7 @@ def main(argv=None):
 {_common.table(headers, rows)}
 
 Target (>= 100 episodes/s from the cache): slowest tf.data configuration \
-**{worst:.0f} episodes/s** ({'met' if worst >= 100 else 'NOT met'}).
+**{worst:.0f} episodes/s** ({"met" if worst >= 100 else "NOT met"}).
 """
     _common.finish(args, "episodes", "Episode sampling (`bench/bench_episodes.py`)", env, body)
 

@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 
 import _common  # first: it quiets TensorFlow's start-up logging
-
 import tensorflow as tf
 
 tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -48,7 +47,10 @@ def main(argv=None):
 
     rng = random.Random(args.seed)
     files = []
-    for corpus, count in (("wuw_corpus_ii", args.wuw_clips), ("librispeech_1utt", args.libri_clips)):
+    for corpus, count in (
+        ("wuw_corpus_ii", args.wuw_clips),
+        ("librispeech_1utt", args.libri_clips),
+    ):
         catalogue = load_corpus(corpus, args.data)
         files += [(catalogue.root, u.path) for u in rng.sample(list(catalogue), count)]
     clips = [load_audio(root / path) for root, path in files]
@@ -69,19 +71,40 @@ def main(argv=None):
     def end_to_end():
         out.unlink(missing_ok=True)
         # files from two corpora: give absolute paths relative to the file system root
-        return extract_embeddings(model, [str((r / p).relative_to("/")) for r, p in files], "/",
-                                  out, workers=1, progress=False)
+        return extract_embeddings(
+            model,
+            [str((r / p).relative_to("/")) for r, p in files],
+            "/",
+            out,
+            workers=1,
+            progress=False,
+        )
 
     ours(), naive()[0], end_to_end()  # warm-up: tracing, page cache
-    times = _common.repeat_paired({"naive eager loop": naive, "ours": ours,
-                                   "end to end (decode + embed + write)": end_to_end},
-                                  args.repeats)
+    times = _common.repeat_paired(
+        {
+            "naive eager loop": naive,
+            "ours": ours,
+            "end to end (decode + embed + write)": end_to_end,
+        },
+        args.repeats,
+    )
     rows = []
     for name, t in times.items():
-        ratio = ("1 (baseline)" if name == "naive eager loop"
-                 else f"{_common.paired_ratio(times['naive eager loop'], t):.2f}")
-        rows.append([name, _common.median(t), _common.spread(t),
-                     f"{_common.median(t) / seconds:.4f}", ratio])
+        ratio = (
+            "1 (baseline)"
+            if name == "naive eager loop"
+            else f"{_common.paired_ratio(times['naive eager loop'], t):.2f}"
+        )
+        rows.append(
+            [
+                name,
+                _common.median(t),
+                _common.spread(t),
+                f"{_common.median(t) / seconds:.4f}",
+                ratio,
+            ]
+        )
     rtf = _common.median(times["ours"]) / seconds
     body = f"""{len(clips)} real clips ({args.wuw_clips} WUW, {args.libri_clips} LibriSpeech), \
 {seconds:.0f} s of audio; built-in default model ({model.dim}-d); TensorFlow on one thread.

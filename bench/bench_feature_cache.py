@@ -39,9 +39,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import _common  # first: it quiets TensorFlow's start-up logging
-from _common import librosa_logmel
-
 import librosa
+from _common import librosa_logmel
 
 from keras_spkid.audio.frontend import LogMel
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio
@@ -52,12 +51,18 @@ from keras_spkid.data.feature_cache import FeatureCache
 def main(argv=None):
     parser = _common.base_parser(__doc__)
     parser.add_argument("--corpus", default="wuw_corpus_ii", help="corpus to cache")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="decoding threads of FeatureCache.build (None: its default, "
-                             "min(4, cores))")
-    parser.add_argument("--baseline-files", type=int, default=0,
-                        help="librosa baseline on a fixed random subset of this many files "
-                             "(0: every file)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="decoding threads of FeatureCache.build (None: its default, min(4, cores))",
+    )
+    parser.add_argument(
+        "--baseline-files",
+        type=int,
+        default=0,
+        help="librosa baseline on a fixed random subset of this many files (0: every file)",
+    )
     args = parser.parse_args(argv)
     env = _common.environment()
 
@@ -69,8 +74,10 @@ def main(argv=None):
     else:
         baseline_utts = utterances
     baseline_seconds = sum(u.seconds for u in baseline_utts)
-    print(f"{args.corpus}: {len(utterances)} files, {total_seconds / 3600:.2f} h of audio; "
-          f"baseline on {len(baseline_utts)} files ({baseline_seconds / 3600:.2f} h)")
+    print(
+        f"{args.corpus}: {len(utterances)} files, {total_seconds / 3600:.2f} h of audio; "
+        f"baseline on {len(baseline_utts)} files ({baseline_seconds / 3600:.2f} h)"
+    )
 
     frontend = LogMel(**_common.LOGMEL_PARAMS)
     workers = args.workers or max(1, min(4, os.cpu_count() or 1))
@@ -80,8 +87,9 @@ def main(argv=None):
     for path in paths:
         path.read_bytes()
     with tempfile.TemporaryDirectory(prefix="bench-cache-warm-") as tmp:
-        FeatureCache(tmp, frontend).build(catalogue.subset(utterances[:64]), args.workers,
-                                          progress=False)
+        FeatureCache(tmp, frontend).build(
+            catalogue.subset(utterances[:64]), args.workers, progress=False
+        )
     for path in paths[:8]:
         librosa_logmel(librosa.load(path, sr=SAMPLE_RATE)[0])
 
@@ -111,52 +119,91 @@ def main(argv=None):
         return features
 
     print(f"timing, {args.repeats} repeats (seconds per pass):")
-    times = _common.repeat_paired({
-        "FeatureCache.build": build,
-        "resume (2nd build)": resume,
-        "decode only": decode_only,
-        "librosa loop": librosa_loop,
-    }, args.repeats)
+    times = _common.repeat_paired(
+        {
+            "FeatureCache.build": build,
+            "resume (2nd build)": resume,
+            "decode only": decode_only,
+            "librosa loop": librosa_loop,
+        },
+        args.repeats,
+    )
     index = results["index"]
 
     build_t, base_t = times["FeatureCache.build"], times["librosa loop"]
     build_x = total_seconds / _common.median(build_t)
     # Paired throughput ratio: (our rate) / (baseline rate), per repetition.
-    rate_ratios = [(total_seconds / b) / (baseline_seconds / l) for b, l in zip(build_t, base_t)]
+    rate_ratios = [(total_seconds / b) / (baseline_seconds / n) for b, n in zip(build_t, base_t)]
     ratio = _common.median(rate_ratios)
-    subset_note = ("every file" if len(baseline_utts) == len(utterances) else
-                   f"a fixed random subset of {len(baseline_utts)} files (seed {args.seed}), "
-                   "its rate = subset audio seconds / subset wall time")
+    subset_note = (
+        "every file"
+        if len(baseline_utts) == len(utterances)
+        else f"a fixed random subset of {len(baseline_utts)} files (seed {args.seed}), "
+        "its rate = subset audio seconds / subset wall time"
+    )
 
-    headers = ["step", "files", "audio h", "median wall s", "wall s min-max", "x real time",
-               "throughput vs librosa loop"]
+    headers = [
+        "step",
+        "files",
+        "audio h",
+        "median wall s",
+        "wall s min-max",
+        "x real time",
+        "throughput vs librosa loop",
+    ]
     rows = [
-        ["librosa loop (baseline, sequential)", len(baseline_utts), baseline_seconds / 3600,
-         _common.median(base_t), _common.spread(base_t), baseline_seconds / _common.median(base_t),
-         "1 (baseline)"],
-        ["FeatureCache.build (fresh dir)", len(utterances), total_seconds / 3600,
-         _common.median(build_t), _common.spread(build_t), build_x, f"{ratio:.2f}"],
-        [f"decode only (load_audio, {workers} threads)", len(utterances), total_seconds / 3600,
-         _common.median(times["decode only"]), _common.spread(times["decode only"]),
-         total_seconds / _common.median(times["decode only"]), "-"],
-        ["resume (build on finished cache)", len(utterances), total_seconds / 3600,
-         _common.median(times["resume (2nd build)"]), _common.spread(times["resume (2nd build)"]),
-         "-", "-"],
+        [
+            "librosa loop (baseline, sequential)",
+            len(baseline_utts),
+            baseline_seconds / 3600,
+            _common.median(base_t),
+            _common.spread(base_t),
+            baseline_seconds / _common.median(base_t),
+            "1 (baseline)",
+        ],
+        [
+            "FeatureCache.build (fresh dir)",
+            len(utterances),
+            total_seconds / 3600,
+            _common.median(build_t),
+            _common.spread(build_t),
+            build_x,
+            f"{ratio:.2f}",
+        ],
+        [
+            f"decode only (load_audio, {workers} threads)",
+            len(utterances),
+            total_seconds / 3600,
+            _common.median(times["decode only"]),
+            _common.spread(times["decode only"]),
+            total_seconds / _common.median(times["decode only"]),
+            "-",
+        ],
+        [
+            "resume (build on finished cache)",
+            len(utterances),
+            total_seconds / 3600,
+            _common.median(times["resume (2nd build)"]),
+            _common.spread(times["resume (2nd build)"]),
+            "-",
+            "-",
+        ],
     ]
     body = f"""
 `{args.corpus}`: {len(utterances)} files, {total_seconds / 3600:.2f} h of audio (manifest), \
-{index['num_utterances']} cached, {index['num_failures']} failures; LogMel(n_mels=64), float16, \
+{index["num_utterances"]} cached, {index["num_failures"]} failures; LogMel(n_mels=64), float16, \
 build's default shard size and {workers} decoding threads. Baseline over {subset_note}. \
 {args.repeats} repeats; page cache and TF/librosa warmed up first.
 
 {_common.table(headers, rows)}
 
 Target (>= 300x real time on {os.cpu_count()} cores): **{build_x:.0f}x** \
-({'met' if build_x >= 300 else 'NOT met'}), {ratio:.2f}x the librosa loop's throughput. \
-Resume on a finished cache: {_common.median(times['resume (2nd build)']):.3f} s.
+({"met" if build_x >= 300 else "NOT met"}), {ratio:.2f}x the librosa loop's throughput. \
+Resume on a finished cache: {_common.median(times["resume (2nd build)"]):.3f} s.
 """
-    _common.finish(args, "feature_cache", "FeatureCache.build (`bench/bench_feature_cache.py`)",
-                   env, body)
+    _common.finish(
+        args, "feature_cache", "FeatureCache.build (`bench/bench_feature_cache.py`)", env, body
+    )
 
 
 if __name__ == "__main__":

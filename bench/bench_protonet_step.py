@@ -25,7 +25,6 @@ Run: ``.venv/bin/python bench/bench_protonet_step.py [--record]``
 from __future__ import annotations
 
 import _common  # first: it quiets TensorFlow's start-up logging
-
 import numpy as np
 
 N_WAY, K_SHOT, Q_QUERY, TASKS, FRAMES, N_MELS = 5, 5, 15, 4, 200, 64
@@ -56,8 +55,9 @@ def _trainer(jit_compile, mixed_precision, log_dir):
     runtime = setup_runtime(0, mixed_precision=mixed_precision, deterministic=False)
     encoder = build_encoder("conv6", n_mels=N_MELS)
     task = ProtoNetTask(encoder, N_WAY, K_SHOT)
-    return Trainer(task, keras.optimizers.Adam(1e-3), runtime, log_dir,
-                   jit_compile=jit_compile, verbose=False)
+    return Trainer(
+        task, keras.optimizers.Adam(1e-3), runtime, log_dir, jit_compile=jit_compile, verbose=False
+    )
 
 
 def _plain_step(tf, batch):
@@ -69,8 +69,13 @@ def _plain_step(tf, batch):
     encoder = build_encoder("conv6", n_mels=N_MELS)
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(encoder.trainable_variables)
-    crops = tf.concat([tf.reshape(batch["support"], (-1, FRAMES, N_MELS)),
-                       tf.reshape(batch["query"], (-1, FRAMES, N_MELS))], 0)
+    crops = tf.concat(
+        [
+            tf.reshape(batch["support"], (-1, FRAMES, N_MELS)),
+            tf.reshape(batch["query"], (-1, FRAMES, N_MELS)),
+        ],
+        0,
+    )
 
     @tf.function
     def step():
@@ -130,8 +135,11 @@ def main():
     rows = []
     for name, seconds in times.items():
         per_step = [s / args.steps for s in seconds]
-        ratio = "1 (baseline)" if seconds is baseline else _common.fmt(
-            _common.paired_ratio(seconds, baseline))
+        ratio = (
+            "1 (baseline)"
+            if seconds is baseline
+            else _common.fmt(_common.paired_ratio(seconds, baseline))
+        )
         rows.append([name, _common.fmt(_common.median(per_step)), _common.spread(per_step), ratio])
     device = "GPU" if gpu else "CPU (no GPU on this machine: GPU rows not measured)"
     body = (
@@ -139,11 +147,23 @@ def main():
         f"{Q_QUERY}-query, conv6 encoder, {FRAMES} frames x {N_MELS} mels "
         f"({TASKS * N_WAY * (K_SHOT + Q_QUERY)} crops), Adam. {args.steps} steps per "
         f"measurement, {args.repeats} repeats, tracing/compilation not timed.\n\n"
-        + _common.table(["variant", "median s/step", "s/step min-max",
-                         "time vs plain Keras step (x, lower is better)"], rows)
+        + _common.table(
+            [
+                "variant",
+                "median s/step",
+                "s/step min-max",
+                "time vs plain Keras step (x, lower is better)",
+            ],
+            rows,
+        )
     )
-    _common.finish(args, "protonet_step", "Protonet training step (`bench/bench_protonet_step.py`)",
-                   _common.environment(), body)
+    _common.finish(
+        args,
+        "protonet_step",
+        "Protonet training step (`bench/bench_protonet_step.py`)",
+        _common.environment(),
+        body,
+    )
 
 
 if __name__ == "__main__":

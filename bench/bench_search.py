@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 
 import _common  # first: it quiets TensorFlow's start-up logging
-
 import numpy as np
 
 from keras_spkid.inference.embedder import Embedder, l2_normalize
@@ -83,18 +82,27 @@ def main(argv=None):
                 recall = f"{np.mean(found[:, 0] == exact[:50, 0]):.2f}"
                 built = f"{build[name]:.2f}"
                 ratio = f"{_common.paired_ratio(times['numpy brute force'], t):.2f}"
-            rows.append([name + (" (auto)" if name == auto else ""), f"{per_query_ms:.3f}",
-                         ratio, recall, built])
-        best = min(1e3 * _common.median(t) / args.queries for n, t in times.items()
-                   if n in (auto,))
+            rows.append(
+                [
+                    name + (" (auto)" if name == auto else ""),
+                    f"{per_query_ms:.3f}",
+                    ratio,
+                    recall,
+                    built,
+                ]
+            )
+        best = min(1e3 * _common.median(t) / args.queries for n, t in times.items() if n in (auto,))
+        headers = ["back end", "ms per query", "speed-up vs numpy", "top-1 = exact", "build s"]
         sections.append(f"""**{label}** ({size} x {args.dim}); the automatic choice ({auto}) \
 answers in {best:.3f} ms per query (target <= 5 ms: {"met" if best <= 5 else "not met"}).
 
-{_common.table(["back end", "ms per query", "speed-up vs numpy", "top-1 = exact", "build s"], rows)}""")
-    body = (f"Top-5 search of one query at a time ({args.queries} queries per timing). "
-            f"Embedding a 5 s clip with the built-in model takes {embed_ms:.1f} ms "
-            "(TensorFlow default threads), so a closest-speaker answer is dominated by "
-            "the embedding, not the search.\n\n" + "\n\n".join(sections))
+{_common.table(headers, rows)}""")
+    body = (
+        f"Top-5 search of one query at a time ({args.queries} queries per timing). "
+        f"Embedding a 5 s clip with the built-in model takes {embed_ms:.1f} ms "
+        "(TensorFlow default threads), so a closest-speaker answer is dominated by "
+        "the embedding, not the search.\n\n" + "\n\n".join(sections)
+    )
     _common.finish(args, "search", "Closest-speaker search (`bench/bench_search.py`)", env, body)
 
 

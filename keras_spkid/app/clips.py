@@ -57,10 +57,14 @@ def clip_waveform(clip: Clip, label: str) -> np.ndarray:
         try:
             x = load_audio(path, allow_silence=True)
         except AudioError as error:  # name the clip as the page does, not by a server path
-            raise AudioError(label, error.reason.replace(str(path), path.name),
-                             error.hint) from None
+            raise AudioError(
+                label, error.reason.replace(str(path), path.name), error.hint
+            ) from None
     check_waveform(x, SAMPLE_RATE, label, MIN_SECONDS)
     if speech_seconds(x) < MIN_SPEECH_SECONDS:
-        raise AudioError(label, "no speech found: the clip is silent or too quiet",
-                         "speak closer to the microphone, or check that it is not muted")
+        raise AudioError(
+            label,
+            "no speech found: the clip is silent or too quiet",
+            "speak closer to the microphone, or check that it is not muted",
+        )
     return x

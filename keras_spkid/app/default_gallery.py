@@ -49,7 +49,7 @@ def build_default_gallery(model, data_root=None):
     for utterance in catalogue:
         x = load_audio(catalogue.abspath(utterance))
         count = max(1, min(MAX_SEGMENTS, len(x) // size))
-        segments += [x[i * size:(i + 1) * size] for i in range(count)]
+        segments += [x[i * size : (i + 1) * size] for i in range(count)]
         speakers += [utterance.speaker] * count
     embedder = Embedder(model.model, crops=0, min_samples=model.min_samples)
     embeddings = embedder(segments)
@@ -59,10 +59,18 @@ def build_default_gallery(model, data_root=None):
     except ValueError:
         shown_model = model.path.name
     return Gallery.from_embeddings(
-        embeddings, speakers, names,
-        meta={"source": CREDIT, "corpus": CORPUS, "segments": len(segments),
-              "segment_seconds": SEGMENT_SECONDS, "model": shown_model,
-              MODEL_KEY: model_fingerprint(model)})
+        embeddings,
+        speakers,
+        names,
+        meta={
+            "source": CREDIT,
+            "corpus": CORPUS,
+            "segments": len(segments),
+            "segment_seconds": SEGMENT_SECONDS,
+            "model": shown_model,
+            MODEL_KEY: model_fingerprint(model),
+        },
+    )
 
 
 def main(argv=None) -> int:
@@ -70,11 +78,16 @@ def main(argv=None) -> int:
     from keras_spkid.cli.reporting import run_command
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", help="data root holding librispeech_1utt/ "
-                        "(default: $SPKID_DATA or ../shared/data)")
+    parser.add_argument(
+        "--data",
+        help="data root holding librispeech_1utt/ (default: $SPKID_DATA or ../shared/data)",
+    )
     parser.add_argument("--model", help="model .keras (default: the built-in one)")
-    parser.add_argument("--output", default=str(DEFAULT_CELEBRITIES),
-                        help="gallery to write (default: the built-in one)")
+    parser.add_argument(
+        "--output",
+        default=str(DEFAULT_CELEBRITIES),
+        help="gallery to write (default: the built-in one)",
+    )
     args = parser.parse_args(argv)
 
     def run(args) -> int:
@@ -82,9 +95,11 @@ def main(argv=None) -> int:
 
         gallery = build_default_gallery(load_embedding_model(args.model), args.data)
         gallery.save(args.output)
-        print(f"wrote {args.output}: {len(gallery)} LibriSpeech readers from "
-              f"{gallery.meta['segments']} segments of {SEGMENT_SECONDS:g} s "
-              f"({Path(args.output).stat().st_size / 1024:.0f} KiB)")
+        print(
+            f"wrote {args.output}: {len(gallery)} LibriSpeech readers from "
+            f"{gallery.meta['segments']} segments of {SEGMENT_SECONDS:g} s "
+            f"({Path(args.output).stat().st_size / 1024:.0f} KiB)"
+        )
         return 0
 
     return run_command(run, args)

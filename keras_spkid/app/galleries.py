@@ -27,8 +27,9 @@ from keras_spkid.errors import DataError
 from keras_spkid.inference.model_io import EmbeddingModel
 from keras_spkid.search.gallery import Gallery
 
-DEFAULT_CELEBRITIES = (Path(__file__).resolve().parent.parent / "pretrained" / "default"
-                       / "gallery.npz")
+DEFAULT_CELEBRITIES = (
+    Path(__file__).resolve().parent.parent / "pretrained" / "default" / "gallery.npz"
+)
 """The built-in celebrity gallery (LibriSpeech readers, embedded with the default model)."""
 
 MODEL_KEY = "model_sha256"
@@ -55,8 +56,7 @@ def model_fingerprint(model: EmbeddingModel) -> str:
     return digest.hexdigest()
 
 
-def check_fits(gallery: Gallery, model: EmbeddingModel, fingerprint: str, path,
-               fix: str) -> None:
+def check_fits(gallery: Gallery, model: EmbeddingModel, fingerprint: str, path, fix: str) -> None:
     """Raise :class:`DataError` if ``gallery`` was embedded with another model.
 
     Args:
@@ -65,13 +65,18 @@ def check_fits(gallery: Gallery, model: EmbeddingModel, fingerprint: str, path,
         fix: what the user should do about a mismatch.
     """
     if gallery.dim is not None and gallery.dim != model.dim:
-        raise DataError(f"{path}: built with {gallery.dim}-dim embeddings but the model "
-                        f"gives {model.dim} ({fix})")
+        raise DataError(
+            f"{path}: built with {gallery.dim}-dim embeddings but the model "
+            f"gives {model.dim} ({fix})"
+        )
     recorded = gallery.meta.get(MODEL_KEY)
     if len(gallery) and recorded and recorded != fingerprint:
         made_with = gallery.meta.get("model")
-        made_with = (f"another version of {model.path}" if made_with == str(model.path)
-                     else made_with or "another model")
+        made_with = (
+            f"another version of {model.path}"
+            if made_with == str(model.path)
+            else made_with or "another model"
+        )
         raise DataError(f"{path}: embedded with {made_with}, not {model.path} ({fix})")
 
 

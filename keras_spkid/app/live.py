@@ -50,9 +50,12 @@ class LiveStep:
 class LiveListener:
     """One session's microphone stream: resampled, voice-detected, windowed."""
 
-    def __init__(self, window_seconds: float = WINDOW_SECONDS,
-                 update_seconds: float = UPDATE_SECONDS,
-                 min_speech_seconds: float = MIN_SPEECH_SECONDS):
+    def __init__(
+        self,
+        window_seconds: float = WINDOW_SECONDS,
+        update_seconds: float = UPDATE_SECONDS,
+        min_speech_seconds: float = MIN_SPEECH_SECONDS,
+    ):
         self.vad = EnergyVAD(SAMPLE_RATE)
         self.window_frames = round(window_seconds / FRAME_SECONDS)
         self.window_samples = self.window_frames * self.vad.frame
@@ -71,8 +74,9 @@ class LiveListener:
             return x
         if rate != self._rate:  # first chunk, or the browser switched devices
             self._rate = rate
-            self._resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32",
-                                                  quality="HQ")
+            self._resampler = soxr.ResampleStream(
+                rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ"
+            )
         return self._resampler.resample_chunk(x)
 
     @property
@@ -84,8 +88,8 @@ class LiveListener:
         x = np.concatenate([self._unframed, self._to_16k(int(rate), samples)])
         whole = len(x) // self.vad.frame * self.vad.frame
         x, self._unframed = x[:whole], x[whole:]
-        self._audio = np.concatenate([self._audio, x])[-self.window_samples:]
-        self._speech = np.concatenate([self._speech, self.vad.process(x)])[-self.window_frames:]
+        self._audio = np.concatenate([self._audio, x])[-self.window_samples :]
+        self._speech = np.concatenate([self._speech, self.vad.process(x)])[-self.window_frames :]
         self._since_update += x.size
         if self._since_update < self.update_samples:
             return LiveStep(False, None, self.speech_seconds)

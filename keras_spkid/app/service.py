@@ -58,14 +58,17 @@ def clean_name(text: str | None) -> str:
     Raises:
         SpkidError: nothing usable is left, or the name is the reserved "unknown".
     """
-    kept = "".join(c for c in unicodedata.normalize("NFC", text or "")
-                   if c.isalnum() or c in NAME_PUNCTUATION)
+    kept = "".join(
+        c for c in unicodedata.normalize("NFC", text or "") if c.isalnum() or c in NAME_PUNCTUATION
+    )
     name = " ".join(kept.split())[:MAX_NAME_LENGTH].strip()
     if not name:
         raise SpkidError("name: type the person's name (letters, digits, spaces and - ' . _ ( ))")
     if name.casefold() == UNKNOWN:
-        raise SpkidError(f"name: '{UNKNOWN}' is what the page says of voices it does not "
-                         "know; choose another name")
+        raise SpkidError(
+            f"name: '{UNKNOWN}' is what the page says of voices it does not "
+            "know; choose another name"
+        )
     return name
 
 
@@ -125,8 +128,11 @@ class SpeakerService:
     def open(cls, model=None, gallery=None, celebrities=None) -> SpeakerService:
         """Load ``model`` (default: the built-in one) and the galleries at the given paths
         (default: :func:`default_enrolment_path`, :data:`DEFAULT_CELEBRITIES`)."""
-        return cls(load_embedding_model(model), gallery or default_enrolment_path(),
-                   celebrities or DEFAULT_CELEBRITIES)
+        return cls(
+            load_embedding_model(model),
+            gallery or default_enrolment_path(),
+            celebrities or DEFAULT_CELEBRITIES,
+        )
 
     # ----- thresholds -----
     @property
@@ -172,8 +178,9 @@ class SpeakerService:
     def _require(self, gallery: Gallery, name: str | None) -> str:
         speaker = self._find(gallery, name or "")
         if speaker is None:
-            raise DataError(f"nobody called {name!r} is enrolled" if name
-                            else "choose an enrolled person first")
+            raise DataError(
+                f"nobody called {name!r} is enrolled" if name else "choose an enrolled person first"
+            )
         return speaker
 
     def _change(self, edit: Callable[[Gallery], T]) -> T:
@@ -188,8 +195,9 @@ class SpeakerService:
                     self.gallery_path.unlink(missing_ok=True)
                     gallery = new_gallery(self.model, self.fingerprint)
             except OSError as error:
-                raise SpkidError(f"{self.gallery_path}: cannot save the gallery "
-                                 f"({error.strerror or error})") from None
+                raise SpkidError(
+                    f"{self.gallery_path}: cannot save the gallery ({error.strerror or error})"
+                ) from None
             self.gallery = gallery
             return result
 
@@ -201,14 +209,20 @@ class SpeakerService:
         if not given:
             raise SpkidError(f"{name}: record or upload at least one clip (up to {MAX_CLIPS})")
         if len(given) > MAX_CLIPS:
-            raise SpkidError(f"{name}: {len(given)} clips given; enrol at most {MAX_CLIPS} "
-                             "at a time")
+            raise SpkidError(
+                f"{name}: {len(given)} clips given; enrol at most {MAX_CLIPS} at a time"
+            )
         waveforms = [clip_waveform(clip, label) for label, clip in given]
         embeddings = self.embed(waveforms, [label for label, _ in given])
 
         def add(gallery: Gallery) -> Enrolled:
-            check_fits(gallery, self.model, self.fingerprint, self.gallery_path,
-                       "delete its people and enrol them again")
+            check_fits(
+                gallery,
+                self.model,
+                self.fingerprint,
+                self.gallery_path,
+                "delete its people and enrol them again",
+            )
             speaker = self._find(gallery, name)
             new = speaker is None
             speaker = speaker or f"p-{uuid.uuid4().hex[:12]}"
@@ -242,8 +256,13 @@ class SpeakerService:
         gallery = self.gallery
         if not len(gallery):
             raise DataError("nobody is enrolled yet: enrol people on the Enrol tab first")
-        check_fits(gallery, self.model, self.fingerprint, self.gallery_path,
-                   "delete its people and enrol them again")
+        check_fits(
+            gallery,
+            self.model,
+            self.fingerprint,
+            self.gallery_path,
+            "delete its people and enrol them again",
+        )
         return gallery.identify(self.embed([x], ["query"]), top_k)[0]
 
     def identify(self, clip: Clip, top_k: int = 5) -> Identification:
@@ -266,9 +285,11 @@ class SpeakerService:
         """
         if self._celebrities is None:
             gallery = Gallery.load(self.celebrities_path)
-            fix = ("rebuild it: bash recipes/default_gallery.sh"
-                   if self.celebrities_path == DEFAULT_CELEBRITIES
-                   else "give the --model it was built with, or rebuild it")
+            fix = (
+                "rebuild it: bash recipes/default_gallery.sh"
+                if self.celebrities_path == DEFAULT_CELEBRITIES
+                else "give the --model it was built with, or rebuild it"
+            )
             check_fits(gallery, self.model, self.fingerprint, self.celebrities_path, fix)
             if not len(gallery):
                 raise DataError(f"{self.celebrities_path}: the celebrity gallery is empty")
@@ -280,8 +301,9 @@ class SpeakerService:
         gallery = self.celebrities()
         return gallery.identify(self.embed([clip_waveform(clip, "clip")], ["clip"]), top_k)[0]
 
-    def live(self, listener: LiveListener, rate: int, samples: np.ndarray,
-             top_k: int = 3) -> LiveUpdate | None:
+    def live(
+        self, listener: LiveListener, rate: int, samples: np.ndarray, top_k: int = 3
+    ) -> LiveUpdate | None:
         """Feed one microphone chunk; an update when one is due, else ``None``."""
         step = listener.push(rate, samples)
         if not step.due:

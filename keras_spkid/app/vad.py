@@ -32,8 +32,9 @@ FLOOR_SECONDS = 5.0
 """How much recent history the noise floor is measured on."""
 
 
-def frame_levels(x: np.ndarray, rate: int = SAMPLE_RATE,
-                 frame_seconds: float = FRAME_SECONDS) -> np.ndarray:
+def frame_levels(
+    x: np.ndarray, rate: int = SAMPLE_RATE, frame_seconds: float = FRAME_SECONDS
+) -> np.ndarray:
     """RMS level in dBFS of each complete ``frame_seconds`` frame of ``x`` (float, [-1, 1])."""
     size = round(frame_seconds * rate)
     count = len(x) // size
@@ -55,7 +56,8 @@ class EnergyVAD:
         self._run = 0  # consecutive frames arguing for a change of state
         self._pending = np.zeros(0, np.float32)  # samples short of a whole frame
         self._history: collections.deque[float] = collections.deque(
-            maxlen=int(FLOOR_SECONDS / FRAME_SECONDS))
+            maxlen=int(FLOOR_SECONDS / FRAME_SECONDS)
+        )
 
     def onset_level(self) -> float:
         """The level (dBFS) a frame needs to count towards the start of speech."""
@@ -72,7 +74,7 @@ class EnergyVAD:
         """
         x = np.concatenate([self._pending, np.asarray(chunk, np.float32).reshape(-1)])
         levels = frame_levels(x, self.rate, FRAME_SECONDS)
-        self._pending = x[len(levels) * self.frame:]
+        self._pending = x[len(levels) * self.frame :]
         onset = self.onset_level()
         onset_frames = round(ONSET_SECONDS / FRAME_SECONDS)
         hangover_frames = round(HANGOVER_SECONDS / FRAME_SECONDS)

@@ -61,9 +61,7 @@ def mel_filterbank(
     if not 0 <= fmin < fmax <= sample_rate / 2:
         raise ValueError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={fmin}, fmax={fmax}")
     fft_freqs = np.linspace(0, sample_rate / 2, 1 + n_fft // 2)
-    mel_points = mel_to_hz(
-        np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n_mels + 2), htk
-    )
+    mel_points = mel_to_hz(np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n_mels + 2), htk)
     widths = np.diff(mel_points)
     ramps = mel_points[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / widths[:-1, None]
@@ -169,9 +167,7 @@ class LogMel(keras.layers.Layer):
             pad = self.win_length // 2
             mode = "CONSTANT" if self.pad_mode == "constant" else "REFLECT"
             x = tf.pad(x, [[0, 0], [pad, pad]], mode=mode)
-        window_fn = (
-            tf.signal.hann_window if self.window == "hann" else tf.signal.hamming_window
-        )
+        window_fn = tf.signal.hann_window if self.window == "hann" else tf.signal.hamming_window
         spectrum = tf.signal.stft(
             x,
             frame_length=self.win_length,
@@ -180,7 +176,9 @@ class LogMel(keras.layers.Layer):
             window_fn=window_fn,
         )
         power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
-        features = tf.math.log(tf.tensordot(power, tf.constant(self._filters), axes=1) + self.log_offset)
+        features = tf.math.log(
+            tf.tensordot(power, tf.constant(self._filters), axes=1) + self.log_offset
+        )
         if self.normalize is not None:
             mean = tf.reduce_mean(features, axis=1, keepdims=True)
             features = features - mean
@@ -256,9 +254,7 @@ class SpecAugment(keras.layers.Layer):
     def _band_mask(self, batch, length, max_width, count):
         """``[batch, length]`` bool, True inside any of ``count`` random bands."""
         positions = tf.range(length)[None, None, :]
-        widths = keras.random.randint(
-            (batch, count, 1), 0, max_width + 1, seed=self.seed_generator
-        )
+        widths = keras.random.randint((batch, count, 1), 0, max_width + 1, seed=self.seed_generator)
         widths = tf.minimum(widths, length)
         starts = tf.cast(
             keras.random.uniform((batch, count, 1), seed=self.seed_generator)

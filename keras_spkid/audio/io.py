@@ -95,7 +95,9 @@ def load_audio(
     """
     path = Path(path)
     if not path.is_file():
-        raise AudioError(path, "file not found", "check the path, or the root the list is relative to")
+        raise AudioError(
+            path, "file not found", "check the path, or the root the list is relative to"
+        )
     if path.stat().st_size == 0:
         raise AudioError(path, "file is empty (0 bytes)", "re-download or delete it")
     if path.suffix.lower() in _FFMPEG_ONLY:

@@ -85,9 +85,11 @@ class Augmenter:
             if paths:
                 _check_wav(paths[0])
         if not any(weights[kind] > 0 for kind in KINDS[1:]):
-            raise DataError(f"nothing to augment with: no MUSAN chunks under {musan_split} "
-                            f"and no RIRs under {rir_root} (run 'spkid download musan' / "
-                            "'spkid download rirs')")
+            raise DataError(
+                f"nothing to augment with: no MUSAN chunks under {musan_split} "
+                f"and no RIRs under {rir_root} (run 'spkid download musan' / "
+                "'spkid download rirs')"
+            )
         self.seed = seed
         self.weights = weights
         self.snr_db = DEFAULT_SNR_DB | dict(snr_db or {})
@@ -113,24 +115,30 @@ class Augmenter:
         if waveform.shape.rank != 2:
             raise ValueError(f"expected [samples] or [batch, samples], got {waveform.shape}")
         seeds = tf.random.experimental.stateless_split(seed, tf.shape(waveform)[0])
-        return tf.map_fn(lambda args: self.augment_one(*args), (waveform, seeds),
-                         fn_output_signature=tf.TensorSpec([None], tf.float32))
+        return tf.map_fn(
+            lambda args: self.augment_one(*args),
+            (waveform, seeds),
+            fn_output_signature=tf.TensorSpec([None], tf.float32),
+        )
 
-    def apply(self, dataset: tf.data.Dataset, num_parallel_calls=tf.data.AUTOTUNE
-              ) -> tf.data.Dataset:
+    def apply(
+        self, dataset: tf.data.Dataset, num_parallel_calls=tf.data.AUTOTUNE
+    ) -> tf.data.Dataset:
         """``dataset`` with its waveforms augmented, example ``i`` seeded by ``(seed, i)``.
 
         Elements are waveforms (``[samples]`` or ``[batch, samples]``) or tuples whose
         first item is the waveform (the rest, e.g. labels, pass through).
         """
+
         def augment(index, element):
             seed = tf.stack([tf.constant(self.seed, tf.int64), index])
             if isinstance(element, tuple):
                 return (self(element[0], seed), *element[1:])
             return self(element, seed)
 
-        return dataset.enumerate().map(augment, num_parallel_calls=num_parallel_calls,
-                                       deterministic=True)
+        return dataset.enumerate().map(
+            augment, num_parallel_calls=num_parallel_calls, deterministic=True
+        )
 
     def augment_one(self, waveform: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """One ``[samples]`` waveform: draw a kind, then apply it."""
@@ -139,8 +147,10 @@ class Augmenter:
         branches = [
             lambda: waveform,
             lambda: self.reverberate(waveform, seed),
-            *[lambda category=category: self.add_noise(waveform, category, seed)
-              for category in KINDS[2:]],
+            *[
+                lambda category=category: self.add_noise(waveform, category, seed)
+                for category in KINDS[2:]
+            ],
         ]
         return tf.switch_case(kind, branches)
 
@@ -157,7 +167,8 @@ class Augmenter:
         seeds = tf.random.experimental.stateless_split(seed, 4)
         count = tf.random.stateless_uniform([], seeds[0], low, high + 1, tf.int32)
         files = tf.random.stateless_uniform(
-            [high], seeds[1], 0, max(self.counts[category], 1), tf.int32)[:count]
+            [high], seeds[1], 0, max(self.counts[category], 1), tf.int32
+        )[:count]
         snrs = tf.random.stateless_uniform([high], seeds[2], snr_low, snr_high)[:count]
         crop_seeds = tf.random.experimental.stateless_split(seeds[3], high)[:count]
         length = tf.size(waveform)
@@ -167,8 +178,11 @@ class Augmenter:
             noise = fit_length(read_wav(self.files[category][index]), length, crop_seed)
             return scale_to_snr(waveform, noise, snr)
 
-        noises = tf.map_fn(one_source, (files, snrs, crop_seeds),
-                           fn_output_signature=tf.TensorSpec([None], tf.float32))
+        noises = tf.map_fn(
+            one_source,
+            (files, snrs, crop_seeds),
+            fn_output_signature=tf.TensorSpec([None], tf.float32),
+        )
         return waveform + tf.reduce_sum(noises, axis=0)
 
 
@@ -177,9 +191,12 @@ def _check_wav(path: str) -> None:
     try:
         info = sf.info(path)
     except (sf.LibsndfileError, RuntimeError) as error:
-        raise DataError(f"{path}: cannot read it ({error}); prepare the augmentation "
-                        "sets again") from None
+        raise DataError(
+            f"{path}: cannot read it ({error}); prepare the augmentation sets again"
+        ) from None
     if info.subtype != "PCM_16" or info.samplerate != SAMPLE_RATE:
-        raise DataError(f"{path}: {info.samplerate} Hz {info.subtype} audio; augmentation "
-                        "files must be 16 kHz 16-bit PCM wav (prepare them with "
-                        "'spkid download musan' / 'spkid download rirs')")
+        raise DataError(
+            f"{path}: {info.samplerate} Hz {info.subtype} audio; augmentation "
+            "files must be 16 kHz 16-bit PCM wav (prepare them with "
+            "'spkid download musan' / 'spkid download rirs')"
+        )

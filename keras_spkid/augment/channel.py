@@ -64,13 +64,18 @@ class ChannelAugment(keras.layers.Layer):
     ):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
-        for name, p in (("band", band_probability), ("noise", noise_probability),
-                        ("babble", babble_probability)):
+        for name, p in (
+            ("band", band_probability),
+            ("noise", noise_probability),
+            ("babble", babble_probability),
+        ):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name}_probability must be in [0, 1], got {p}")
-        for name, (lo, hi) in (("band_cutoff_hz", band_cutoff_hz),
-                               ("noise_snr_db", noise_snr_db),
-                               ("babble_snr_db", babble_snr_db)):
+        for name, (lo, hi) in (
+            ("band_cutoff_hz", band_cutoff_hz),
+            ("noise_snr_db", noise_snr_db),
+            ("babble_snr_db", babble_snr_db),
+        ):
             if lo > hi:
                 raise ValueError(f"{name} must be (low, high) with low <= high, got {(lo, hi)}")
         self.sample_rate, self.n_fft, self.n_mels = sample_rate, n_fft, n_mels
@@ -83,8 +88,9 @@ class ChannelAugment(keras.layers.Layer):
         self.babble_snr_db = tuple(babble_snr_db)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        filters = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, mel_scale == "htk",
-                                 "slaney")  # [n_mels, 1 + n_fft // 2]
+        filters = mel_filterbank(
+            sample_rate, n_fft, n_mels, fmin, fmax, mel_scale == "htk", "slaney"
+        )  # [n_mels, 1 + n_fft // 2]
         fft_hz = np.linspace(0.0, sample_rate / 2, 1 + n_fft // 2)
         self._centres_hz = (filters @ fft_hz / filters.sum(axis=1)).astype(np.float32)
 
@@ -136,11 +142,18 @@ class ChannelAugment(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            sample_rate=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels,
-            fmin=self.fmin, fmax=self.fmax, mel_scale=self.mel_scale,
-            band_probability=self.band_probability, band_cutoff_hz=self.band_cutoff_hz,
-            noise_probability=self.noise_probability, noise_snr_db=self.noise_snr_db,
-            babble_probability=self.babble_probability, babble_snr_db=self.babble_snr_db,
+            sample_rate=self.sample_rate,
+            n_fft=self.n_fft,
+            n_mels=self.n_mels,
+            fmin=self.fmin,
+            fmax=self.fmax,
+            mel_scale=self.mel_scale,
+            band_probability=self.band_probability,
+            band_cutoff_hz=self.band_cutoff_hz,
+            noise_probability=self.noise_probability,
+            noise_snr_db=self.noise_snr_db,
+            babble_probability=self.babble_probability,
+            babble_snr_db=self.babble_snr_db,
             seed=self.seed,
         )
         return config

@@ -48,7 +48,8 @@ def fit_length(noise: tf.Tensor, length: tf.Tensor, seed: tf.Tensor) -> tf.Tenso
     repeats = (length + size - 1) // size + 1
     tiled = tf.tile(noise, [repeats])
     start = tf.random.stateless_uniform(
-        [], seed, minval=0, maxval=tf.size(tiled) - length + 1, dtype=tf.int32)
+        [], seed, minval=0, maxval=tf.size(tiled) - length + 1, dtype=tf.int32
+    )
     return tiled[start : start + length]
 
 
@@ -65,8 +66,9 @@ def reverberate(waveform: tf.Tensor, rir: tf.Tensor) -> tf.Tensor:
     rir = rir / tf.sqrt(tf.reduce_sum(tf.square(rir)) + _EPSILON)
     length = tf.size(waveform)
     full = length + tf.size(rir) - 1
-    n_fft = tf.cast(2 ** tf.math.ceil(tf.math.log(tf.cast(full, tf.float32)) / tf.math.log(2.0)),
-                    tf.int32)
+    n_fft = tf.cast(
+        2 ** tf.math.ceil(tf.math.log(tf.cast(full, tf.float32)) / tf.math.log(2.0)), tf.int32
+    )
     spectrum = tf.signal.rfft(waveform, [n_fft]) * tf.signal.rfft(rir, [n_fft])
     return tf.signal.irfft(spectrum, [n_fft])[:length]
 

@@ -37,10 +37,16 @@ from keras_spkid.errors import AudioError, DataError
 
 logger = logging.getLogger(__name__)
 
-MUSAN = Part("musan.tar.gz", "0c472d4fc0c5141eca47ad1ffeb2a7df",
-             "https://www.openslr.org/resources/17/musan.tar.gz")
-RIRS = Part("rirs_noises.zip", "e6f48e257286e05de56413b4779d8ffb",
-            "https://www.openslr.org/resources/28/rirs_noises.zip")
+MUSAN = Part(
+    "musan.tar.gz",
+    "0c472d4fc0c5141eca47ad1ffeb2a7df",
+    "https://www.openslr.org/resources/17/musan.tar.gz",
+)
+RIRS = Part(
+    "rirs_noises.zip",
+    "e6f48e257286e05de56413b4779d8ffb",
+    "https://www.openslr.org/resources/28/rirs_noises.zip",
+)
 RIR_ROOMS = ("smallroom", "mediumroom")
 SIMULATED_RIRS = "RIRS_NOISES/simulated_rirs"
 
@@ -70,11 +76,14 @@ def split_musan(
     musan_root, split_root = Path(musan_root), Path(split_root)
     sources = sorted(musan_root.glob("*/*/*.wav"))
     if not sources:
-        raise DataError(f"{musan_root}: no <category>/<subset>/<file>.wav found "
-                        "(is it the unpacked MUSAN folder?)")
+        raise DataError(
+            f"{musan_root}: no <category>/<subset>/<file>.wav found "
+            "(is it the unpacked MUSAN folder?)"
+        )
     remove_partials(split_root)
-    todo = [(source, split_root / source.relative_to(musan_root).with_suffix(""))
-            for source in sources]
+    todo = [
+        (source, split_root / source.relative_to(musan_root).with_suffix("")) for source in sources
+    ]
     todo = [(source, folder) for source, folder in todo if not folder.is_dir()]
 
     def split_one(item: tuple[Path, Path]) -> int:
@@ -85,14 +94,24 @@ def split_musan(
         with atomic_path(folder) as tmp:
             tmp.mkdir()
             for start in starts:
-                sf.write(tmp / f"{start // SAMPLE_RATE:05d}.wav", audio[start : start + chunk],
-                         SAMPLE_RATE, subtype="PCM_16")
+                sf.write(
+                    tmp / f"{start // SAMPLE_RATE:05d}.wav",
+                    audio[start : start + chunk],
+                    SAMPLE_RATE,
+                    subtype="PCM_16",
+                )
         return len(starts)
 
-    with ThreadPoolExecutor(max(1, workers)) as pool, tqdm(
-        total=len(todo), unit="file", desc="musan split", disable=not progress,
-        dynamic_ncols=True,
-    ) as bar:
+    with (
+        ThreadPoolExecutor(max(1, workers)) as pool,
+        tqdm(
+            total=len(todo),
+            unit="file",
+            desc="musan split",
+            disable=not progress,
+            dynamic_ncols=True,
+        ) as bar,
+    ):
         written = 0
         for count in pool.map(split_one, todo):
             written += count
@@ -108,14 +127,20 @@ def _read_pcm16(path: Path) -> np.ndarray:
             return sf.read(path, dtype="int16")[0]
         samples, rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as error:
-        raise AudioError(path, f"cannot read it ({error})", "delete it, or unpack MUSAN again") from None
+        raise AudioError(
+            path, f"cannot read it ({error})", "delete it, or unpack MUSAN again"
+        ) from None
     waveform = prepare_waveform(samples, rate)
     return np.round(waveform * 32767).astype(np.int16)
 
 
 def prepare_musan(
-    out_root, fetcher: Fetcher, part: Part = MUSAN, workers: int = 4,
-    keep_archive: bool = False, progress: bool = True,
+    out_root,
+    fetcher: Fetcher,
+    part: Part = MUSAN,
+    workers: int = 4,
+    keep_archive: bool = False,
+    progress: bool = True,
 ) -> Path:
     """Download and unpack MUSAN (11 GB) under ``out_root`` and split it; return
     ``<out>/musan_split``. Every step resumes after an interruption."""
@@ -124,8 +149,13 @@ def prepare_musan(
     if not done.is_file():
         archive = fetch_verified(part, out_root / "archives", part.url, fetcher)
         remove_partials(out_root / "musan")
-        extract(archive, out_root, select=lambda name: name if (
-            name.startswith("musan/") and name.endswith(".wav")) else None)
+        extract(
+            archive,
+            out_root,
+            select=lambda name: (
+                name if (name.startswith("musan/") and name.endswith(".wav")) else None
+            ),
+        )
         write_text_atomic(done, f"{part.name}\n")
         if not keep_archive:
             remove_verified(archive)
@@ -134,7 +164,10 @@ def prepare_musan(
 
 
 def prepare_rirs(
-    out_root, fetcher: Fetcher, part: Part = RIRS, rooms: tuple[str, ...] = RIR_ROOMS,
+    out_root,
+    fetcher: Fetcher,
+    part: Part = RIRS,
+    rooms: tuple[str, ...] = RIR_ROOMS,
     keep_archive: bool = False,
 ) -> Path:
     """Download ``rirs_noises.zip`` and unpack the simulated RIRs of ``rooms``; return
@@ -146,8 +179,13 @@ def prepare_rirs(
         archive = fetch_verified(part, out_root / "archives", part.url, fetcher)
         prefixes = tuple(f"{SIMULATED_RIRS}/{room}/" for room in rooms)
         remove_partials(target)
-        extract(archive, out_root, select=lambda name: name if (
-            name.startswith(prefixes) and name.endswith(".wav")) else None)
+        extract(
+            archive,
+            out_root,
+            select=lambda name: (
+                name if (name.startswith(prefixes) and name.endswith(".wav")) else None
+            ),
+        )
         write_text_atomic(done, f"{part.name}\n")
         if not keep_archive:
             remove_verified(archive)

@@ -66,13 +66,15 @@ class MFCCStats(keras.layers.Layer):
     def build(self, input_shape):
         n_mels = input_shape[-1]
         if n_mels is not None and self._first + self.n_mfcc > n_mels:
-            raise ValueError(f"{self.n_mfcc} cepstra{'' if self.include_c0 else ' after c0'} "
-                             f"need more than {n_mels} mel bands")
+            raise ValueError(
+                f"{self.n_mfcc} cepstra{'' if self.include_c0 else ' after c0'} "
+                f"need more than {n_mels} mel bands"
+            )
         super().build(input_shape)
 
     def call(self, log_mel):
         cepstra = tf.signal.dct(tf.convert_to_tensor(log_mel, tf.float32), type=2, norm="ortho")
-        cepstra = cepstra[..., self._first: self._first + self.n_mfcc]
+        cepstra = cepstra[..., self._first : self._first + self.n_mfcc]
         mean, variance = tf.nn.moments(cepstra, axes=[1])
         return tf.concat([mean, tf.sqrt(variance)], axis=-1)
 
@@ -85,8 +87,13 @@ class MFCCStats(keras.layers.Layer):
         return config
 
 
-def build_mfcc_stats(n_mels: int = 40, n_mfcc: int = 20, include_c0: bool = False,
-                     fmin: float = 20.0, fmax: float = 7600.0) -> keras.Model:
+def build_mfcc_stats(
+    n_mels: int = 40,
+    n_mfcc: int = 20,
+    include_c0: bool = False,
+    fmin: float = 20.0,
+    fmax: float = 7600.0,
+) -> keras.Model:
     """The MFCC-statistics model: 16 kHz waveform ``[B, samples]`` -> ``[B, 2 * n_mfcc]``.
 
     Args:
@@ -97,7 +104,6 @@ def build_mfcc_stats(n_mels: int = 40, n_mfcc: int = 20, include_c0: bool = Fals
     waveform = keras.Input(shape=(None,), name="waveform")
     # fixed layer names: the configuration (and the file name it hashes to) must not
     # depend on how many layers the process created before
-    features = LogMel(n_mels=n_mels, fmin=fmin, fmax=fmax, normalize=None,
-                      name="log_mel")(waveform)
+    features = LogMel(n_mels=n_mels, fmin=fmin, fmax=fmax, normalize=None, name="log_mel")(waveform)
     stats = MFCCStats(n_mfcc=n_mfcc, include_c0=include_c0, name="mfcc_stats")(features)
     return keras.Model(waveform, stats, name="mfcc_stats")

@@ -36,8 +36,11 @@ def build_parser(prog=None) -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="one prototype per speaker from an embeddings .npz")
     p.add_argument("--embeddings", required=True, help="from extract_embeds.py (with speakers)")
     p.add_argument("--names", help="VoxCeleb identities file ('id10001 A.J._Buckley')")
-    p.add_argument("--calibration", help="calibration.json whose threshold decides 'unknown' "
-                   "(default: the one next to the embeddings' model, if any)")
+    p.add_argument(
+        "--calibration",
+        help="calibration.json whose threshold decides 'unknown' "
+        "(default: the one next to the embeddings' model, if any)",
+    )
     p.add_argument("--threshold", type=float, help="set the threshold by hand instead")
     p.add_argument("--output", required=True, help="the gallery .npz to write")
     p.set_defaults(func=build)
@@ -48,9 +51,13 @@ def build_parser(prog=None) -> argparse.ArgumentParser:
     p.add_argument("--audio", required=True, nargs="+", help="audio files")
     p.add_argument("--top_k", type=int, default=5)
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
-    p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="search: scikit-learn (default for small galleries), TensorFlow "
-                   "brute force, FAISS exact, or FAISS IVF (approximate; default above 20,000 entries)")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="search: scikit-learn (default for small galleries), TensorFlow "
+        "brute force, FAISS exact, or FAISS IVF (approximate; default above 20,000 entries)",
+    )
     p.add_argument("--crops", type=int, default=0, help="mean over N 3 s crops; 0 = whole file")
     p.set_defaults(func=query)
     return parser
@@ -64,11 +71,15 @@ def build(args) -> int:
 
     embeddings = EmbeddingSet.load(args.embeddings)
     speakers = embeddings.require_speakers(args.embeddings)
-    names = ({k: display_name(v) for k, v in read_identities(args.names).items()}
-             if args.names else None)
-    gallery = Gallery.from_embeddings(embeddings.embeddings, speakers, names,
-                                      meta={"model": embeddings.info.get("model"),
-                                            "embeddings": str(args.embeddings)})
+    names = (
+        {k: display_name(v) for k, v in read_identities(args.names).items()} if args.names else None
+    )
+    gallery = Gallery.from_embeddings(
+        embeddings.embeddings,
+        speakers,
+        names,
+        meta={"model": embeddings.info.get("model"), "embeddings": str(args.embeddings)},
+    )
     calibration = None
     if args.calibration:
         calibration = Calibration.load(args.calibration)
@@ -80,10 +91,15 @@ def build(args) -> int:
     if args.threshold is not None:
         gallery.threshold = args.threshold
     gallery.save(args.output)
-    threshold = ("none: every query gets its closest speaker" if gallery.threshold is None
-                 else f"{gallery.threshold:.4f}")
-    print(f"wrote {args.output}: {len(gallery)} speakers from {len(embeddings)} clips; "
-          f"unknown threshold {threshold}")
+    threshold = (
+        "none: every query gets its closest speaker"
+        if gallery.threshold is None
+        else f"{gallery.threshold:.4f}"
+    )
+    print(
+        f"wrote {args.output}: {len(gallery)} speakers from {len(embeddings)} clips; "
+        f"unknown threshold {threshold}"
+    )
     return 0
 
 
@@ -96,8 +112,10 @@ def query(args) -> int:
     gallery = Gallery.load(args.gallery)
     model = load_embedding_model(args.model)
     if model.dim != gallery.dim:
-        raise SpkidError(f"{args.gallery}: built with {gallery.dim}-dim embeddings but "
-                         f"{model.path} gives {model.dim} (give the gallery's --model)")
+        raise SpkidError(
+            f"{args.gallery}: built with {gallery.dim}-dim embeddings but "
+            f"{model.path} gives {model.dim} (give the gallery's --model)"
+        )
     embedder = Embedder(model.model, crops=args.crops, min_samples=model.min_samples)
     failed = 0
     for path in args.audio:

@@ -35,11 +35,17 @@ def add_config_args(parser: argparse.ArgumentParser, config_cls, help_texts=None
         if kind_type is bool:
             parser.add_argument(flag, action="store_true", help=text or "switch")
         elif kind == "tuple":
-            parser.add_argument(flag, nargs="+", type=kind_type, default=list(default),
-                                help=f"{text} (default: {' '.join(map(str, default))})")
+            parser.add_argument(
+                flag,
+                nargs="+",
+                type=kind_type,
+                default=list(default),
+                help=f"{text} (default: {' '.join(map(str, default))})",
+            )
         else:
-            parser.add_argument(flag, type=kind_type, default=default,
-                                help=f"{text} (default: {default})".strip())
+            parser.add_argument(
+                flag, type=kind_type, default=default, help=f"{text} (default: {default})".strip()
+            )
 
 
 def config_from_args(args: argparse.Namespace, config_cls):

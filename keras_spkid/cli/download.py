@@ -29,63 +29,114 @@ def add_download_parser(subparsers) -> None:
     from keras_spkid.download.youtube import DEFAULT_URL_TEMPLATE
 
     parser = subparsers.add_parser(
-        "download", help="get VoxCeleb (YouTube or archives), MUSAN and RIRs (resumable)",
+        "download",
+        help="get VoxCeleb (YouTube or archives), MUSAN and RIRs (resumable)",
         description="Download VoxCeleb (YouTube re-scrape or official archives), MUSAN "
         "and RIRs. Interrupt and rerun at will: every command resumes.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="debug logging (also yt-dlp's messages)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="debug logging (also yt-dlp's messages)",
+    )
     commands = parser.add_subparsers(dest="download_command", required=True, metavar="WHAT")
 
     def network_args(p: argparse.ArgumentParser, workers: int) -> None:
-        p.add_argument("--workers", type=_positive_int, default=workers,
-                       help=f"parallel downloads / conversions (default {workers})")
-        p.add_argument("--retries", type=int, default=3,
-                       help="retries of a transient network error (default 3)")
-        p.add_argument("--backoff", type=float, default=2.0,
-                       help="seconds before the first retry, doubled each time (default 2)")
+        p.add_argument(
+            "--workers",
+            type=_positive_int,
+            default=workers,
+            help=f"parallel downloads / conversions (default {workers})",
+        )
+        p.add_argument(
+            "--retries",
+            type=int,
+            default=3,
+            help="retries of a transient network error (default 3)",
+        )
+        p.add_argument(
+            "--backoff",
+            type=float,
+            default=2.0,
+            help="seconds before the first retry, doubled each time (default 2)",
+        )
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = commands.add_parser("youtube", help="re-scrape VoxCeleb from YouTube (yt-dlp + ffmpeg)")
-    p.add_argument("--txt", action="append", required=True, metavar="[SPLIT=]PATH",
-                   help="unzipped URL+timestamp archive (vox1_dev_txt, holding txt/); "
-                   "repeat for several splits. SPLIT defaults to dev/test from the name")
-    p.add_argument("--out", required=True,
-                   help="output root: <out>/<split>/wav/<speaker>/<youtube id>/<NNNNN>.wav")
-    p.add_argument("--url-template", default=DEFAULT_URL_TEMPLATE,
-                   help=f"video URL with {{id}} (default {DEFAULT_URL_TEMPLATE})")
-    p.add_argument("--keep-audio", action="store_true",
-                   help="keep each video's downloaded audio in <out>/downloads")
-    p.add_argument("--retry-lost", action="store_true",
-                   help="try again the utterances an earlier run found unavailable "
-                   "(private or removed video) or too short")
+    p.add_argument(
+        "--txt",
+        action="append",
+        required=True,
+        metavar="[SPLIT=]PATH",
+        help="unzipped URL+timestamp archive (vox1_dev_txt, holding txt/); "
+        "repeat for several splits. SPLIT defaults to dev/test from the name",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output root: <out>/<split>/wav/<speaker>/<youtube id>/<NNNNN>.wav",
+    )
+    p.add_argument(
+        "--url-template",
+        default=DEFAULT_URL_TEMPLATE,
+        help=f"video URL with {{id}} (default {DEFAULT_URL_TEMPLATE})",
+    )
+    p.add_argument(
+        "--keep-audio",
+        action="store_true",
+        help="keep each video's downloaded audio in <out>/downloads",
+    )
+    p.add_argument(
+        "--retry-lost",
+        action="store_true",
+        help="try again the utterances an earlier run found unavailable "
+        "(private or removed video) or too short",
+    )
     network_args(p, workers=4)
-    p.add_argument("--features", action="store_true",
-                   help="then compute the log-mel feature cache of each split")
+    p.add_argument(
+        "--features",
+        action="store_true",
+        help="then compute the log-mel feature cache of each split",
+    )
     add_frontend_args(p)
     add_cache_args(p)
     p.set_defaults(func=cmd_youtube)
 
     p = commands.add_parser("archive", help="official VoxCeleb archives (parts, MD5, unzip)")
-    p.add_argument("--dataset", nargs="+", required=True, choices=sorted(RELEASES),
-                   help="which releases (vox2 ones are converted from m4a to wav)")
+    p.add_argument(
+        "--dataset",
+        nargs="+",
+        required=True,
+        choices=sorted(RELEASES),
+        help="which releases (vox2 ones are converted from m4a to wav)",
+    )
     p.add_argument("--out", default="data", help="output root (default: data)")
-    p.add_argument("--mirror", default=DEFAULT_MIRROR,
-                   help="base URL, or a template with {name} and {key} "
-                   f"(default {DEFAULT_MIRROR})")
-    p.add_argument("--parts", help="part list '<URL or name> <md5>' per line, instead of "
-                   "the built-in one (one --dataset only)")
+    p.add_argument(
+        "--mirror",
+        default=DEFAULT_MIRROR,
+        help=f"base URL, or a template with {{name}} and {{key}} (default {DEFAULT_MIRROR})",
+    )
+    p.add_argument(
+        "--parts",
+        help="part list '<URL or name> <md5>' per line, instead of "
+        "the built-in one (one --dataset only)",
+    )
     p.add_argument("--archive-md5", help="MD5 of the joined archive, with --parts")
     p.add_argument("--user", help="user name (or $SPKID_VOX_USER)")
     p.add_argument("--password", help="password (better: $SPKID_VOX_PASSWORD)")
     p.add_argument("--key", help="access key for {key} in --mirror (better: $SPKID_VOX_KEY)")
-    p.add_argument("--keep-archives", action="store_true",
-                   help="keep parts and zips after extraction")
+    p.add_argument(
+        "--keep-archives", action="store_true", help="keep parts and zips after extraction"
+    )
     network_args(p, workers=4)
     p.set_defaults(func=cmd_archive)
 
-    for name, what in (("musan", "MUSAN noise/speech/music, split into 5 s chunks"),
-                       ("rirs", "simulated room impulse responses (RIRS_NOISES)")):
+    for name, what in (
+        ("musan", "MUSAN noise/speech/music, split into 5 s chunks"),
+        ("rirs", "simulated room impulse responses (RIRS_NOISES)"),
+    ):
         p = commands.add_parser(name, help=what)
         p.add_argument("--out", default="data", help="output root (default: data)")
         p.add_argument("--url", help="download URL (default: openslr.org)")
@@ -94,11 +145,17 @@ def add_download_parser(subparsers) -> None:
         network_args(p, workers=4)
         p.set_defaults(func=cmd_musan if name == "musan" else cmd_rirs)
         if name == "musan":
-            p.add_argument("--from-folder", help="split an already unpacked musan/ folder "
-                           "instead of downloading")
+            p.add_argument(
+                "--from-folder",
+                help="split an already unpacked musan/ folder instead of downloading",
+            )
         else:
-            p.add_argument("--rooms", nargs="+", default=["smallroom", "mediumroom"],
-                           choices=["smallroom", "mediumroom", "largeroom"])
+            p.add_argument(
+                "--rooms",
+                nargs="+",
+                default=["smallroom", "mediumroom"],
+                choices=["smallroom", "mediumroom", "largeroom"],
+            )
 
 
 def _retry(args):
@@ -139,9 +196,16 @@ def cmd_youtube(args) -> int:
         raise SpkidError(f"--url-template {args.url_template!r} needs an {{id}} placeholder")
     splits = _parse_splits(args.txt)
     out = Path(args.out)
-    coverage = rescrape(splits, out, url_template=args.url_template, retry=_retry(args),
-                        workers=args.workers, keep_audio=args.keep_audio,
-                        retry_lost=args.retry_lost, progress=not args.quiet)
+    coverage = rescrape(
+        splits,
+        out,
+        url_template=args.url_template,
+        retry=_retry(args),
+        workers=args.workers,
+        keep_audio=args.keep_audio,
+        retry_lost=args.retry_lost,
+        progress=not args.quiet,
+    )
     print(format_coverage(coverage))
     print(f"lost utterances: {out / FAILURES_FILE}; report: {out / COVERAGE_FILE}")
     if args.features:
@@ -160,10 +224,15 @@ def _build_features(args, out: Path, names: list[str], coverage: dict) -> None:
         if not coverage[name]["recovered"]:
             print(f"{name}: no audio, no features")
             continue
-        cache = FeatureCache(Path(args.cache) / f"{out.name}-{name}", frontend,
-                             dtype=args.dtype, min_seconds=args.min_seconds)
-        index = cache.build(scan_voxceleb(out / name), num_workers=args.workers,
-                            progress=not args.quiet)
+        cache = FeatureCache(
+            Path(args.cache) / f"{out.name}-{name}",
+            frontend,
+            dtype=args.dtype,
+            min_seconds=args.min_seconds,
+        )
+        index = cache.build(
+            scan_voxceleb(out / name), num_workers=args.workers, progress=not args.quiet
+        )
         print(f"{name}: cached {index['num_utterances']} utterances in {cache.directory}")
 
 
@@ -180,17 +249,29 @@ def cmd_archive(args) -> int:
             raise SpkidError("--parts replaces the parts of one --dataset; give only one")
         parts = tuple(read_part_list(args.parts))
         if len(parts) > 1 and not args.archive_md5:
-            raise SpkidError("--parts lists several parts: give the MD5 of the joined "
-                             "archive with --archive-md5")
-        releases = [dataclasses.replace(
-            releases[0], parts=parts, md5=(args.archive_md5 or parts[0].md5).lower(),
-            archive=releases[0].archive if len(parts) > 1 else parts[0].name)]
+            raise SpkidError(
+                "--parts lists several parts: give the MD5 of the joined archive with --archive-md5"
+            )
+        releases = [
+            dataclasses.replace(
+                releases[0],
+                parts=parts,
+                md5=(args.archive_md5 or parts[0].md5).lower(),
+                archive=releases[0].archive if len(parts) > 1 else parts[0].name,
+            )
+        ]
     credentials = Credentials.resolve(args.user, args.password, args.key)
     fetcher = _fetcher(args, credentials)
     for release in releases:
-        target = prepare_release(release, args.out, fetcher, mirror=args.mirror,
-                                 workers=args.workers, keep_archives=args.keep_archives,
-                                 progress=not args.quiet)
+        target = prepare_release(
+            release,
+            args.out,
+            fetcher,
+            mirror=args.mirror,
+            workers=args.workers,
+            keep_archives=args.keep_archives,
+            progress=not args.quiet,
+        )
         print(f"{release.name}: {target / 'wav'}")
     return 0
 
@@ -208,12 +289,19 @@ def cmd_musan(args) -> int:
 
     if args.from_folder:
         target = Path(args.out) / "musan_split"
-        written = split_musan(args.from_folder, target, workers=args.workers,
-                              progress=not args.quiet)
+        written = split_musan(
+            args.from_folder, target, workers=args.workers, progress=not args.quiet
+        )
         print(f"musan: {written} chunks written to {target}")
         return 0
-    target = prepare_musan(args.out, _fetcher(args), _part(args, MUSAN), workers=args.workers,
-                           keep_archive=args.keep_archive, progress=not args.quiet)
+    target = prepare_musan(
+        args.out,
+        _fetcher(args),
+        _part(args, MUSAN),
+        workers=args.workers,
+        keep_archive=args.keep_archive,
+        progress=not args.quiet,
+    )
     print(f"musan: {target}")
     return 0
 
@@ -221,8 +309,13 @@ def cmd_musan(args) -> int:
 def cmd_rirs(args) -> int:
     from keras_spkid.augment.sets import RIRS, prepare_rirs
 
-    target = prepare_rirs(args.out, _fetcher(args), _part(args, RIRS), tuple(args.rooms),
-                          keep_archive=args.keep_archive)
+    target = prepare_rirs(
+        args.out,
+        _fetcher(args),
+        _part(args, RIRS),
+        tuple(args.rooms),
+        keep_archive=args.keep_archive,
+    )
     print(f"rirs: {target}")
     return 0
 

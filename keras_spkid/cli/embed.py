@@ -27,11 +27,17 @@ def build_parser(prog=None) -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--manifest", help="TSV with a 'path' column (and optionally 'speaker')")
     source.add_argument("--input", help="folder-per-speaker tree: DIR/<speaker>/**/<audio>")
-    parser.add_argument("--root", help="folder the manifest's paths are relative to "
-                        "(default: the manifest's folder)")
+    parser.add_argument(
+        "--root",
+        help="folder the manifest's paths are relative to (default: the manifest's folder)",
+    )
     parser.add_argument("--output", required=True, help="the .npz to write")
-    parser.add_argument("--crops", type=int, default=0,
-                        help="mean over N fixed crops (voxceleb_trainer: 10); 0 = full utterances")
+    parser.add_argument(
+        "--crops",
+        type=int,
+        default=0,
+        help="mean over N fixed crops (voxceleb_trainer: 10); 0 = full utterances",
+    )
     parser.add_argument("--crop_seconds", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=None, help="audio decoding threads")
     parser.add_argument("--chunk_size", type=int, default=512, help="files per resumable part")
@@ -55,9 +61,18 @@ def extract(args) -> int:
     if args.model is None:
         print(f"no --model given: using the built-in default model ({DEFAULT_MODEL})")
     model = load_embedding_model(args.model)
-    report = extract_embeddings(model, paths, root, args.output, speakers, args.crops,
-                                args.crop_seconds, args.chunk_size, args.workers,
-                                progress=not args.quiet)
+    report = extract_embeddings(
+        model,
+        paths,
+        root,
+        args.output,
+        speakers,
+        args.crops,
+        args.crop_seconds,
+        args.chunk_size,
+        args.workers,
+        progress=not args.quiet,
+    )
     print(f"{report}\nwrote {args.output}: {report.embedded} x {model.dim} embeddings")
     return 0
 

@@ -35,17 +35,23 @@ QUERY_LENGTHS = ("full", "1", "2", "3")
 
 def _model_source(parser):
     parser.add_argument("--model", help="a .keras model (default: the built-in model)")
-    parser.add_argument("--embeddings", help="embeddings .npz from extract_embeds.py "
-                        "(instead of extracting from a corpus)")
+    parser.add_argument(
+        "--embeddings",
+        help="embeddings .npz from extract_embeds.py (instead of extracting from a corpus)",
+    )
     parser.add_argument("--out", default="runs/eval", help="folder for reports and embeddings")
 
 
 def _catalogue(args):
     from keras_spkid.cli.main import catalogue_from_args
 
-    if not any(getattr(args, flag, None) for flag in
-               ("corpus", "manifest", "folder", "voxceleb", "train_list", "iden_split")):
-        raise SpkidError("give --embeddings, or a corpus to embed (--corpus, --manifest, --folder, ...)")
+    if not any(
+        getattr(args, flag, None)
+        for flag in ("corpus", "manifest", "folder", "voxceleb", "train_list", "iden_split")
+    ):
+        raise SpkidError(
+            "give --embeddings, or a corpus to embed (--corpus, --manifest, --folder, ...)"
+        )
     return catalogue_from_args(args)
 
 
@@ -54,9 +60,15 @@ def _extract(args, catalogue, crops: int = 0, crop_seconds: float = 3.0):
     from keras_spkid.evaluation.embeddings import corpus_embeddings
     from keras_spkid.inference.model_io import load_embedding_model
 
-    return corpus_embeddings(load_embedding_model(args.model), catalogue, args.out, crops,
-                             crop_seconds, getattr(args, "segment_seconds", None),
-                             progress=not args.quiet)
+    return corpus_embeddings(
+        load_embedding_model(args.model),
+        catalogue,
+        args.out,
+        crops,
+        crop_seconds,
+        getattr(args, "segment_seconds", None),
+        progress=not args.quiet,
+    )
 
 
 def _embeddings(args, crops=0, crop_seconds=3.0):
@@ -90,11 +102,15 @@ def cmd_fewshot(args) -> int:
         if query_length == "full":
             query = support
         elif args.embeddings:
-            raise SpkidError(f"--query {query_length} needs audio: give a corpus and --model "
-                             "instead of --embeddings")
+            raise SpkidError(
+                f"--query {query_length} needs audio: give a corpus and --model "
+                "instead of --embeddings"
+            )
         elif args.segment_seconds and float(query_length) > args.segment_seconds:
-            raise SpkidError(f"--query {query_length}: a query crop cannot be longer than "
-                             f"the {args.segment_seconds:g} s segments")
+            raise SpkidError(
+                f"--query {query_length}: a query crop cannot be longer than "
+                f"the {args.segment_seconds:g} s segments"
+            )
         else:
             query = _extract(args, catalogue, crops=1, crop_seconds=float(query_length))
         # keep clips that both passes embedded
@@ -105,30 +121,74 @@ def cmd_fewshot(args) -> int:
             for shot in args.shots:
                 try:
                     acc = embedding_episode_accuracies(
-                        support.embeddings[s_rows], query.embeddings[q_rows], speakers[s_rows],
-                        way, shot, args.queries, args.episodes, args.seed)
+                        support.embeddings[s_rows],
+                        query.embeddings[q_rows],
+                        speakers[s_rows],
+                        way,
+                        shot,
+                        args.queries,
+                        args.episodes,
+                        args.seed,
+                    )
                     ci = mean_ci95(acc)
-                    rows.append({"way": way, "shot": shot, "query": label, "mean": ci.mean,
-                                 "ci95": ci.ci95, "episodes": ci.episodes})
+                    rows.append(
+                        {
+                            "way": way,
+                            "shot": shot,
+                            "query": label,
+                            "mean": ci.mean,
+                            "ci95": ci.ci95,
+                            "episodes": ci.episodes,
+                        }
+                    )
                 except DataError as why:
-                    rows.append({"way": way, "shot": shot, "query": label, "mean": None,
-                                 "ci95": None, "episodes": 0, "note": str(why)})
+                    rows.append(
+                        {
+                            "way": way,
+                            "shot": shot,
+                            "query": label,
+                            "mean": None,
+                            "ci95": None,
+                            "episodes": 0,
+                            "note": str(why),
+                        }
+                    )
     table = markdown_table(
         ["query", "way", "shot", "accuracy (%)"],
-        [[r["query"], r["way"], r["shot"],
-          f"{100 * r['mean']:.2f} ± {100 * r['ci95']:.2f}" if r["mean"] is not None
-          else f"n/a: {r['note']}"] for r in rows])
+        [
+            [
+                r["query"],
+                r["way"],
+                r["shot"],
+                f"{100 * r['mean']:.2f} ± {100 * r['ci95']:.2f}"
+                if r["mean"] is not None
+                else f"n/a: {r['note']}",
+            ]
+            for r in rows
+        ],
+    )
     source = args.embeddings or (catalogue.name if catalogue else "")
-    items = (f"{args.segment_seconds:g} s segments of each clip (a speaker's support and query "
-             "segments may come from one clip)" if args.segment_seconds else "full utterances")
-    markdown = (f"# Few-shot identification: {source}\n\n{args.episodes} episodes per cell, "
-                f"{args.queries} queries per speaker, seed {args.seed}; mean ± 95% CI "
-                f"(1.96 x std over episodes / sqrt(episodes)). Support items: {items}.\n\n"
-                + table)
+    items = (
+        f"{args.segment_seconds:g} s segments of each clip (a speaker's support and query "
+        "segments may come from one clip)"
+        if args.segment_seconds
+        else "full utterances"
+    )
+    markdown = (
+        f"# Few-shot identification: {source}\n\n{args.episodes} episodes per cell, "
+        f"{args.queries} queries per speaker, seed {args.seed}; mean ± 95% CI "
+        f"(1.96 x std over episodes / sqrt(episodes)). Support items: {items}.\n\n" + table
+    )
     print(markdown)
-    data = {"rows": rows, "episodes": args.episodes, "queries": args.queries, "seed": args.seed,
-            "source": source, "model": support.info.get("model"),
-            "segment_seconds": args.segment_seconds}
+    data = {
+        "rows": rows,
+        "episodes": args.episodes,
+        "queries": args.queries,
+        "seed": args.seed,
+        "source": source,
+        "model": support.info.get("model"),
+        "segment_seconds": args.segment_seconds,
+    }
     return _done(write_report(args.out, "fewshot", markdown, data, fewshot_figure(rows)))
 
 
@@ -155,8 +215,17 @@ def _trial_embeddings(args, trials, crops, crop_seconds, tag, paths):
         if cached.info.get("model") == str(model.path) and set(paths) <= set(cached.paths):
             print(f"reusing {output}")
             return cached
-    print(extract_embeddings(model, paths, _trials_root(args), output, crops=crops,
-                             crop_seconds=crop_seconds, progress=not args.quiet))
+    print(
+        extract_embeddings(
+            model,
+            paths,
+            _trials_root(args),
+            output,
+            crops=crops,
+            crop_seconds=crop_seconds,
+            progress=not args.quiet,
+        )
+    )
     return EmbeddingSet.load(output)
 
 
@@ -176,15 +245,28 @@ def cmd_verify(args) -> int:
         enrol = EmbeddingSet.load(args.embeddings)
         test = None
         if args.test_seconds:
-            raise SpkidError("--test_seconds needs audio: give --root/--corpus instead of --embeddings")
+            raise SpkidError(
+                "--test_seconds needs audio: give --root/--corpus instead of --embeddings"
+            )
     else:
-        enrol = _trial_embeddings(args, trials, args.crops, 3.0,
-                                  "full" if not args.crops else f"{args.crops}crops",
-                                  trial_paths(trials))
+        enrol = _trial_embeddings(
+            args,
+            trials,
+            args.crops,
+            3.0,
+            "full" if not args.crops else f"{args.crops}crops",
+            trial_paths(trials),
+        )
         test = None
         if args.test_seconds:
-            test = _trial_embeddings(args, trials, 1, args.test_seconds,
-                                     f"crop{args.test_seconds:g}s", list(dict.fromkeys(trials.test)))
+            test = _trial_embeddings(
+                args,
+                trials,
+                1,
+                args.test_seconds,
+                f"crop{args.test_seconds:g}s",
+                list(dict.fromkeys(trials.test)),
+            )
     asnorm = None
     if args.cohort:
         from keras_spkid.scoring.asnorm import ASNorm
@@ -198,24 +280,44 @@ def cmd_verify(args) -> int:
         rates = error_rates(scores, trials.labels)
         curves[name], eers[name] = (rates.false_alarm, rates.miss), results[name]["eer"]
         if args.calibrate and name == variants[-1][0]:  # AS-Norm scores when a cohort is given
-            calibration = calibrate(scores, trials.labels, args.calibrate, args.far, score=name,
-                                    trials=Path(args.trials).name)
+            calibration = calibrate(
+                scores,
+                trials.labels,
+                args.calibrate,
+                args.far,
+                score=name,
+                trials=Path(args.trials).name,
+            )
             results[name]["calibration"] = calibration.to_json()
             target = Path(args.save_calibration or Path(args.out) / "calibration.json")
             calibration.save(target)
             print(f"calibrated: {calibration.describe()}; saved to {target}")
     labels = trials.labels
-    test_kind = f"test utterances cut to {args.test_seconds:g} s" if args.test_seconds else (
-        f"mean of {args.crops} crops" if args.crops else "full utterances")
-    markdown = (f"# Verification: {Path(args.trials).name}\n\n{int(labels.sum())} target and "
-                f"{int(labels.size - labels.sum())} non-target trials; {test_kind}.\n\n"
-                + markdown_table(["scores", "EER (%)", "minDCF (p=0.01)", "minDCF (p=0.05)"],
-                                 [[n, f"{100 * r['eer']:.2f}", f"{r['min_dcf_0.01']:.4f}",
-                                   f"{r['min_dcf_0.05']:.4f}"] for n, r in results.items()]))
+    test_kind = (
+        f"test utterances cut to {args.test_seconds:g} s"
+        if args.test_seconds
+        else (f"mean of {args.crops} crops" if args.crops else "full utterances")
+    )
+    markdown = (
+        f"# Verification: {Path(args.trials).name}\n\n{int(labels.sum())} target and "
+        f"{int(labels.size - labels.sum())} non-target trials; {test_kind}.\n\n"
+        + markdown_table(
+            ["scores", "EER (%)", "minDCF (p=0.01)", "minDCF (p=0.05)"],
+            [
+                [n, f"{100 * r['eer']:.2f}", f"{r['min_dcf_0.01']:.4f}", f"{r['min_dcf_0.05']:.4f}"]
+                for n, r in results.items()
+            ],
+        )
+    )
     print(markdown)
-    data = {"trials": str(args.trials), "num_target": int(labels.sum()),
-            "num_nontarget": int(labels.size - labels.sum()), "test": test_kind,
-            "model": enrol.info.get("model"), "results": results}
+    data = {
+        "trials": str(args.trials),
+        "num_target": int(labels.sum()),
+        "num_nontarget": int(labels.size - labels.sum()),
+        "test": test_kind,
+        "model": enrol.info.get("model"),
+        "results": results,
+    }
     return _done(write_report(args.out, "verify", markdown, data, det_figure(curves, eers)))
 
 
@@ -226,14 +328,18 @@ def _split(args, embeddings, catalogue):
 
     if args.enrol_split or args.test_split:
         if catalogue is None:
-            raise SpkidError("--enrol_split/--test_split need a corpus with splits, not --embeddings")
+            raise SpkidError(
+                "--enrol_split/--test_split need a corpus with splits, not --embeddings"
+            )
         split_of = {u.path: u.split for u in catalogue}
         splits = np.asarray([split_of.get(p) for p in embeddings.paths], dtype=object)
         enrol = np.flatnonzero(splits == (args.enrol_split or "train"))
         test = np.flatnonzero(splits == (args.test_split or "test"))
         if not enrol.size or not test.size:
-            raise SpkidError(f"splits {args.enrol_split!r}/{args.test_split!r} are empty; "
-                             f"the corpus has {sorted(set(split_of.values()) - {None})}")
+            raise SpkidError(
+                f"splits {args.enrol_split!r}/{args.test_split!r} are empty; "
+                f"the corpus has {sorted(set(split_of.values()) - {None})}"
+            )
         return enrol, test
     return recording_disjoint_split(embeddings, args.test_fraction, args.seed)
 
@@ -244,11 +350,14 @@ def _identification(args, name: str, evaluate) -> int:
     embeddings, catalogue = _embeddings(args, args.crops, 3.0)
     enrol, test = _split(args, embeddings, catalogue)
     result = evaluate(embeddings.select(enrol), embeddings.select(test))
-    markdown = (f"# {name}\n\n{result.num_speakers} enrolled speakers, {len(enrol)} enrolment "
-                f"and {result.num_test} test clips, no recording on both sides.\n\n"
-                + markdown_table(["top-1 (%)", "top-5 (%)", "macro top-1 (%)"],
-                                 [[f"{100 * result.top1:.2f}", f"{100 * result.top5:.2f}",
-                                   f"{100 * result.macro:.2f}"]]))
+    markdown = (
+        f"# {name}\n\n{result.num_speakers} enrolled speakers, {len(enrol)} enrolment "
+        f"and {result.num_test} test clips, no recording on both sides.\n\n"
+        + markdown_table(
+            ["top-1 (%)", "top-5 (%)", "macro top-1 (%)"],
+            [[f"{100 * result.top1:.2f}", f"{100 * result.top5:.2f}", f"{100 * result.macro:.2f}"]],
+        )
+    )
     print(markdown)
     data = dict(result.as_dict(), model=embeddings.info.get("model"), command=name)
     return _done(write_report(args.out, args.eval_command, markdown, data))
@@ -257,16 +366,19 @@ def _identification(args, name: str, evaluate) -> int:
 def cmd_identify(args) -> int:
     from keras_spkid.evaluation.identification import closed_set_identification
 
-    return _identification(args, "Closed-set identification (nearest prototype)",
-                           closed_set_identification)
+    return _identification(
+        args, "Closed-set identification (nearest prototype)", closed_set_identification
+    )
 
 
 def cmd_knn(args) -> int:
     from keras_spkid.evaluation.identification import knn_identification
 
     return _identification(
-        args, f"kNN classification (k={args.k}, {args.metric}, {args.weights})",
-        lambda e, t: knn_identification(e, t, args.k, args.metric, args.weights))
+        args,
+        f"kNN classification (k={args.k}, {args.metric}, {args.weights})",
+        lambda e, t: knn_identification(e, t, args.k, args.metric, args.weights),
+    )
 
 
 # ----- trials -----
@@ -275,12 +387,20 @@ def cmd_trials(args) -> int:
 
     catalogue = _catalogue(args)
     utts = list(catalogue)
-    trials = make_trials([u.path for u in utts], [u.speaker for u in utts],
-                         [u.recording for u in utts], args.targets_per_speaker,
-                         args.nontargets_per_target, not args.same_recording, args.seed)
+    trials = make_trials(
+        [u.path for u in utts],
+        [u.speaker for u in utts],
+        [u.recording for u in utts],
+        args.targets_per_speaker,
+        args.nontargets_per_target,
+        not args.same_recording,
+        args.seed,
+    )
     write_trials(trials, args.output)
-    print(f"wrote {args.output}: {int(trials.labels.sum())} target and "
-          f"{int((trials.labels == 0).sum())} non-target trials (root: {catalogue.root})")
+    print(
+        f"wrote {args.output}: {int(trials.labels.sum())} target and "
+        f"{int((trials.labels == 0).sum())} non-target trials (root: {catalogue.root})"
+    )
     return 0
 
 
@@ -288,10 +408,24 @@ def cmd_trials(args) -> int:
 def _table_command(args) -> str:
     """The command with every setting spelled out, defaults included (to remake the table)."""
     words = ["spkid", "eval", "table"] + (["--model", args.model] if args.model else [])
-    words += ["--baseline", args.baseline, "--out", str(args.out), "--corpora", *args.corpora,
-              "--ways", *map(str, args.ways), "--shots", *map(str, args.shots),
-              "--episodes", str(args.episodes), "--seed", str(args.seed),
-              "--segment_seconds", f"{args.segment_seconds:g}"]
+    words += [
+        "--baseline",
+        args.baseline,
+        "--out",
+        str(args.out),
+        "--corpora",
+        *args.corpora,
+        "--ways",
+        *map(str, args.ways),
+        "--shots",
+        *map(str, args.shots),
+        "--episodes",
+        str(args.episodes),
+        "--seed",
+        str(args.seed),
+        "--segment_seconds",
+        f"{args.segment_seconds:g}",
+    ]
     words += ["--max_speakers", str(args.max_speakers)] if args.max_speakers else []
     return shlex.join(words)
 
@@ -305,12 +439,27 @@ def cmd_table(args) -> int:
     )
     from keras_spkid.inference.model_io import load_embedding_model
 
-    sets = [dataclasses.replace(s, segment_seconds=args.segment_seconds) if s.segment_seconds
-            else s for s in FEWSHOT_SETS if s.corpus in args.corpora]
-    models = {"model": load_embedding_model(args.model),
-              "baseline": load_embedding_model(args.baseline)}
-    data = accuracy_table(models, args.out, args.ways, args.shots, args.episodes, args.seed,
-                          sets, args.max_speakers, _table_command(args), progress=not args.quiet)
+    sets = [
+        dataclasses.replace(s, segment_seconds=args.segment_seconds) if s.segment_seconds else s
+        for s in FEWSHOT_SETS
+        if s.corpus in args.corpora
+    ]
+    models = {
+        "model": load_embedding_model(args.model),
+        "baseline": load_embedding_model(args.baseline),
+    }
+    data = accuracy_table(
+        models,
+        args.out,
+        args.ways,
+        args.shots,
+        args.episodes,
+        args.seed,
+        sets,
+        args.max_speakers,
+        _table_command(args),
+        progress=not args.quiet,
+    )
     markdown = table_markdown(data)
     print(markdown)
     return _done(write_report(args.out, "table", markdown, data))
@@ -328,24 +477,40 @@ def cmd_calibrate(args) -> int:
     for corpus in args.corpora:
         catalogue = corpus_split(corpus, args.split)
         one_clip_each = len(catalogue) == len(catalogue.speakers)
-        embeddings = corpus_embeddings(model, catalogue, Path(args.out) / "embeddings",
-                                       segment_seconds=args.segment_seconds if one_clip_each
-                                       else None, progress=not args.quiet)
+        embeddings = corpus_embeddings(
+            model,
+            catalogue,
+            Path(args.out) / "embeddings",
+            segment_seconds=args.segment_seconds if one_clip_each else None,
+            progress=not args.quiet,
+        )
         groups[corpus] = all_pair_trials(embeddings.embeddings, embeddings.speakers)
     calibration, per_group = calibrate_balanced(groups, args.calibrate, args.far, args.seed)
     target = Path(args.save_calibration or Path(args.out) / "calibration.json")
     calibration.save(target)
-    lines = [f"# Threshold calibration on {args.split} speakers", "",
-             f"- model: `{model.path}`", f"- {calibration.describe()}",
-             f"- trials: {calibration.trials}", f"- saved to `{target}`", "",
-             "| corpus | targets | non-targets | EER (%) | false accepts (%) | false rejects (%) |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {name} | {g['targets']} | {g['nontargets']} | {100 * g['eer']:.2f} | "
-              f"{100 * g['false_accept']:.2f} | {100 * g['false_reject']:.2f} |"
-              for name, g in per_group.items()]
+    lines = [
+        f"# Threshold calibration on {args.split} speakers",
+        "",
+        f"- model: `{model.path}`",
+        f"- {calibration.describe()}",
+        f"- trials: {calibration.trials}",
+        f"- saved to `{target}`",
+        "",
+        "| corpus | targets | non-targets | EER (%) | false accepts (%) | false rejects (%) |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {g['targets']} | {g['nontargets']} | {100 * g['eer']:.2f} | "
+        f"{100 * g['false_accept']:.2f} | {100 * g['false_reject']:.2f} |"
+        for name, g in per_group.items()
+    ]
     print("\n".join(lines))
-    data = {"calibration": dataclasses.asdict(calibration), "corpora": per_group,
-            "model": str(model.path), "split": args.split}
+    data = {
+        "calibration": dataclasses.asdict(calibration),
+        "corpora": per_group,
+        "model": str(model.path),
+        "split": args.split,
+    }
     return _done(write_report(args.out, "calibration", "\n".join(lines), data))
 
 
@@ -368,8 +533,9 @@ def add_eval_parser(sub) -> None:
     from keras_spkid.cli.main import _positive_int, add_catalogue_args
     from keras_spkid.data.corpora import CORPORA
 
-    parser = sub.add_parser("eval", help="evaluate a model: fewshot, verify, identify, knn, "
-                            "trials, table, calibrate")
+    parser = sub.add_parser(
+        "eval", help="evaluate a model: fewshot, verify, identify, knn, trials, table, calibrate"
+    )
     commands = parser.add_subparsers(dest="eval_command", required=True, metavar="EVAL")
 
     p = commands.add_parser("fewshot", help="N-way x K-shot accuracy table with 95%% CIs")
@@ -379,11 +545,20 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--shots", type=_positive_int, nargs="+", default=[1, 5, 10])
     p.add_argument("--queries", type=_positive_int, default=15, help="queries per speaker")
     p.add_argument("--episodes", type=_positive_int, default=1000)
-    p.add_argument("--query", nargs="+", choices=QUERY_LENGTHS, default=["full"],
-                   help="query length: full utterances or a centre crop of 1, 2 or 3 s")
-    p.add_argument("--segment_seconds", type=_positive_seconds, default=None,
-                   help="cut each clip into non-overlapping segments of this length, each one "
-                   "item of its speaker (for one clip per speaker, e.g. librispeech_1utt: 2)")
+    p.add_argument(
+        "--query",
+        nargs="+",
+        choices=QUERY_LENGTHS,
+        default=["full"],
+        help="query length: full utterances or a centre crop of 1, 2 or 3 s",
+    )
+    p.add_argument(
+        "--segment_seconds",
+        type=_positive_seconds,
+        default=None,
+        help="cut each clip into non-overlapping segments of this length, each one "
+        "item of its speaker (for one clip per speaker, e.g. librispeech_1utt: 2)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_fewshot, crops=0)
 
@@ -392,29 +567,49 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--root", help="audio folder the trial paths are relative to")
     p.add_argument("--corpus", help="take --root from this corpus of $SPKID_DATA")
     _model_source(p)
-    p.add_argument("--crops", type=int, default=0, help="mean over N fixed 3 s crops "
-                   "(voxceleb_trainer: 10); 0 = full utterances")
-    p.add_argument("--test_seconds", type=float, default=None,
-                   help="cut test utterances to this many seconds (short-utterance trials)")
+    p.add_argument(
+        "--crops",
+        type=int,
+        default=0,
+        help="mean over N fixed 3 s crops (voxceleb_trainer: 10); 0 = full utterances",
+    )
+    p.add_argument(
+        "--test_seconds",
+        type=float,
+        default=None,
+        help="cut test utterances to this many seconds (short-utterance trials)",
+    )
     p.add_argument("--cohort", help="embeddings .npz of cohort speakers: adds AS-Norm scores")
     p.add_argument("--cohort_top_k", type=_positive_int, default=200)
-    p.add_argument("--calibrate", choices=("eer", "far"),
-                   help="choose a threshold at the EER point or at --far false accepts")
+    p.add_argument(
+        "--calibrate",
+        choices=("eer", "far"),
+        help="choose a threshold at the EER point or at --far false accepts",
+    )
     p.add_argument("--far", type=_rate, default=0.01, help="target false-accept rate")
-    p.add_argument("--save_calibration", help="where to write calibration.json (default: "
-                   "<out>/calibration.json; put it next to model.keras to ship it)")
+    p.add_argument(
+        "--save_calibration",
+        help="where to write calibration.json (default: "
+        "<out>/calibration.json; put it next to model.keras to ship it)",
+    )
     p.set_defaults(func=cmd_verify)
 
-    for name, func, help_text in (("identify", cmd_identify, "closed-set top-1/top-5/macro accuracy"),
-                                  ("knn", cmd_knn, "scikit-learn KNeighborsClassifier accuracy")):
+    for name, func, help_text in (
+        ("identify", cmd_identify, "closed-set top-1/top-5/macro accuracy"),
+        ("knn", cmd_knn, "scikit-learn KNeighborsClassifier accuracy"),
+    ):
         p = commands.add_parser(name, help=help_text)
         _model_source(p)
         add_catalogue_args(p, required=False)
         p.add_argument("--crops", type=int, default=0)
         p.add_argument("--enrol_split", help="manifest split to enrol from (e.g. train)")
         p.add_argument("--test_split", help="manifest split to test on (e.g. test)")
-        p.add_argument("--test_fraction", type=float, default=0.5,
-                       help="without splits: share of each speaker's recordings tested")
+        p.add_argument(
+            "--test_fraction",
+            type=float,
+            default=0.5,
+            help="without splits: share of each speaker's recordings tested",
+        )
         p.add_argument("--seed", type=int, default=0)
         if name == "knn":
             p.add_argument("--k", type=_positive_int, default=5)
@@ -427,45 +622,85 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--output", required=True)
     p.add_argument("--targets_per_speaker", type=_positive_int, default=20)
     p.add_argument("--nontargets_per_target", type=_positive_int, default=1)
-    p.add_argument("--same_recording", action="store_true",
-                   help="allow target pairs from one recording (default: cross-recording only)")
+    p.add_argument(
+        "--same_recording",
+        action="store_true",
+        help="allow target pairs from one recording (default: cross-recording only)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_trials)
 
-    p = commands.add_parser("calibrate", help="one threshold for several corpora: all pairs "
-                            "of their dev speakers, each corpus weighted equally")
+    p = commands.add_parser(
+        "calibrate",
+        help="one threshold for several corpora: all pairs "
+        "of their dev speakers, each corpus weighted equally",
+    )
     p.add_argument("--model", help="a .keras model (default: the built-in model)")
-    p.add_argument("--corpora", nargs="+", choices=CORPORA,
-                   default=["wuw_corpus_ii", "librispeech_1utt"])
+    p.add_argument(
+        "--corpora", nargs="+", choices=CORPORA, default=["wuw_corpus_ii", "librispeech_1utt"]
+    )
     p.add_argument("--split", default="dev", help="speakers to calibrate on (never the test ones)")
-    p.add_argument("--segment_seconds", type=_positive_seconds, default=2.0,
-                   help="corpora with one clip per speaker are cut into segments this long")
-    p.add_argument("--calibrate", choices=("eer", "far"), default="eer",
-                   help="threshold at the equal-error point or at --far false accepts")
+    p.add_argument(
+        "--segment_seconds",
+        type=_positive_seconds,
+        default=2.0,
+        help="corpora with one clip per speaker are cut into segments this long",
+    )
+    p.add_argument(
+        "--calibrate",
+        choices=("eer", "far"),
+        default="eer",
+        help="threshold at the equal-error point or at --far false accepts",
+    )
     p.add_argument("--far", type=_rate, default=0.01, help="target false-accept rate")
     p.add_argument("--seed", type=int, default=0, help="seeds the balancing subsample")
     p.add_argument("--out", default="runs/calibration", help="folder for the report and embeddings")
-    p.add_argument("--save_calibration", help="where to write calibration.json (default: "
-                   "<out>/calibration.json; put it next to model.keras to ship it)")
+    p.add_argument(
+        "--save_calibration",
+        help="where to write calibration.json (default: "
+        "<out>/calibration.json; put it next to model.keras to ship it)",
+    )
     p.set_defaults(func=cmd_calibrate)
 
-    p = commands.add_parser("table", help="the accuracy table: a model and the MFCC baseline "
-                            "on the test speakers (few-shot accuracy, EER, minDCF)")
+    p = commands.add_parser(
+        "table",
+        help="the accuracy table: a model and the MFCC baseline "
+        "on the test speakers (few-shot accuracy, EER, minDCF)",
+    )
     p.add_argument("--model", help="a .keras model (default: the built-in model)")
-    p.add_argument("--baseline", default="mfcc_stats",
-                   help="what the model is compared with: a .keras model or a baseline name")
-    p.add_argument("--out", default="runs/accuracy_table",
-                   help="folder for table.md, table.json, trial lists and embeddings")
-    p.add_argument("--corpora", nargs="+", choices=CORPORA, default=list(CORPORA),
-                   help="test splits for few-shot accuracy (verification: wuw_corpus_ii)")
+    p.add_argument(
+        "--baseline",
+        default="mfcc_stats",
+        help="what the model is compared with: a .keras model or a baseline name",
+    )
+    p.add_argument(
+        "--out",
+        default="runs/accuracy_table",
+        help="folder for table.md, table.json, trial lists and embeddings",
+    )
+    p.add_argument(
+        "--corpora",
+        nargs="+",
+        choices=CORPORA,
+        default=list(CORPORA),
+        help="test splits for few-shot accuracy (verification: wuw_corpus_ii)",
+    )
     p.add_argument("--ways", type=_positive_int, nargs="+", default=[5, 10])
     p.add_argument("--shots", type=_positive_int, nargs="+", default=[1, 5])
     p.add_argument("--episodes", type=_positive_int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--segment_seconds", type=_positive_seconds, default=2.0,
-                   help="librispeech_1utt (one clip per speaker): segment length")
-    p.add_argument("--max_speakers", type=_positive_int, default=None,
-                   help="only the first N test speakers of each corpus (quick checks)")
+    p.add_argument(
+        "--segment_seconds",
+        type=_positive_seconds,
+        default=2.0,
+        help="librispeech_1utt (one clip per speaker): segment length",
+    )
+    p.add_argument(
+        "--max_speakers",
+        type=_positive_int,
+        default=None,
+        help="only the first N test speakers of each corpus (quick checks)",
+    )
     p.set_defaults(func=cmd_table)
 
     for p in commands.choices.values():

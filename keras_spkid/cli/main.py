@@ -38,20 +38,33 @@ def add_catalogue_args(parser: argparse.ArgumentParser, required: bool = True) -
     """Flags that say which corpus to read (exactly one source, or none if not ``required``)."""
     group = parser.add_argument_group("corpus (one of)")
     source = group.add_mutually_exclusive_group(required=required)
-    source.add_argument("--corpus", help="name of a corpus under $SPKID_DATA / ../shared/data "
-                        "(wuw_corpus_ii, librispeech_1utt, fsdd)")
+    source.add_argument(
+        "--corpus",
+        help="name of a corpus under $SPKID_DATA / ../shared/data "
+        "(wuw_corpus_ii, librispeech_1utt, fsdd)",
+    )
     source.add_argument("--manifest", help="MANIFEST.tsv with speaker and path columns")
     source.add_argument("--folder", help="folder-per-speaker tree: <folder>/<speaker>/**/audio")
-    source.add_argument("--voxceleb", help="VoxCeleb root holding wav/ or aac/ "
-                        "(<root>/wav/<id>/<youtube id>/<NNNNN>.wav)")
-    source.add_argument("--train-list", help="voxceleb_trainer train list "
-                        "('id00012 id00012/21Uxsk56VDQ/00001.wav'); needs --root")
-    source.add_argument("--iden-split", help="VoxCeleb1 iden_split.txt ('1 id10001/<yt>/"
-                        "00001.wav'; splits train/val/test); needs --root (the wav folder)")
-    group.add_argument("--root", help="audio root for --manifest (default: its folder), "
-                       "--train-list and --iden-split")
-    group.add_argument("--split", nargs="+", help="keep only these manifest splits "
-                       "(e.g. train dev)")
+    source.add_argument(
+        "--voxceleb",
+        help="VoxCeleb root holding wav/ or aac/ (<root>/wav/<id>/<youtube id>/<NNNNN>.wav)",
+    )
+    source.add_argument(
+        "--train-list",
+        help="voxceleb_trainer train list ('id00012 id00012/21Uxsk56VDQ/00001.wav'); needs --root",
+    )
+    source.add_argument(
+        "--iden-split",
+        help="VoxCeleb1 iden_split.txt ('1 id10001/<yt>/"
+        "00001.wav'; splits train/val/test); needs --root (the wav folder)",
+    )
+    group.add_argument(
+        "--root",
+        help="audio root for --manifest (default: its folder), --train-list and --iden-split",
+    )
+    group.add_argument(
+        "--split", nargs="+", help="keep only these manifest splits (e.g. train dev)"
+    )
 
 
 def catalogue_from_args(args):
@@ -114,8 +127,12 @@ def frontend_from_args(args):
 def add_cache_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", default="cache", help="feature cache folder (default: cache)")
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float16")
-    parser.add_argument("--min-seconds", type=float, default=0.2,
-                        help="shorter clips go to failures.tsv (default 0.2)")
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=0.2,
+        help="shorter clips go to failures.tsv (default 0.2)",
+    )
 
 
 def cache_from_args(args):
@@ -130,8 +147,14 @@ def cache_from_args(args):
 
 def _catalogue_slug(args) -> str:
     """Cache sub-folder of a corpus, so two corpora never share shards."""
-    source = (args.corpus or args.manifest or args.folder or args.voxceleb or args.train_list
-              or args.iden_split)
+    source = (
+        args.corpus
+        or args.manifest
+        or args.folder
+        or args.voxceleb
+        or args.train_list
+        or args.iden_split
+    )
     name = os.path.basename(os.path.normpath(source))
     if name == "MANIFEST.tsv":
         name = os.path.basename(os.path.dirname(os.path.abspath(source)))
@@ -155,15 +178,18 @@ def cmd_catalogue(args) -> int:
         seconds = [u.seconds for u in part if u.seconds is not None]
         hours = f", {sum(seconds) / 3600:.2f} h" if len(seconds) == len(part) else ""
         recordings = len({u.recording for u in part})
-        print(f"{name}: {len(part.speakers)} speakers, {len(part)} utterances, "
-              f"{recordings} recordings{hours}")
+        print(
+            f"{name}: {len(part.speakers)} speakers, {len(part)} utterances, "
+            f"{recordings} recordings{hours}"
+        )
     if args.output:
         if args.split_by:
             from keras_spkid.data.catalogue import Catalogue, Utterance
 
             merged = [
                 Utterance(u.path, u.speaker, u.recording, u.seconds, name)
-                for name, part in parts.items() for u in part
+                for name, part in parts.items()
+                for u in part
             ]
             catalogue = Catalogue(catalogue.root, merged, catalogue.name)
         write_manifest(catalogue, args.output)
@@ -175,8 +201,9 @@ def _parse_fractions(text: str) -> dict[str, float]:
     try:
         fractions = {k: float(v) for k, v in (part.split("=") for part in text.split(","))}
     except ValueError:
-        raise SpkidError(f"--fractions {text!r}: expected name=fraction,... "
-                         "(e.g. train=0.8,test=0.2)") from None
+        raise SpkidError(
+            f"--fractions {text!r}: expected name=fraction,... (e.g. train=0.8,test=0.2)"
+        ) from None
     return fractions
 
 
@@ -189,9 +216,11 @@ def cmd_features(args) -> int:
     start = time.perf_counter()
     index = cache.build(catalogue, num_workers=args.workers, progress=not args.quiet)
     elapsed = time.perf_counter() - start
-    print(f"cached {index['num_utterances']} utterances in {len(index['shards'])} shards "
-          f"({index['num_failures']} failures, listed in {cache.directory / 'failures.tsv'}) "
-          f"in {elapsed:.1f} s")
+    print(
+        f"cached {index['num_utterances']} utterances in {len(index['shards'])} shards "
+        f"({index['num_failures']} failures, listed in {cache.directory / 'failures.tsv'}) "
+        f"in {elapsed:.1f} s"
+    )
     return 0
 
 
@@ -212,8 +241,9 @@ def cmd_episodes(args) -> int:
     spec = EpisodeSpec(args.num_way, args.num_support, args.num_query, args.support_frames, query)
     if not args.segment_frames:  # fail before computing features if it cannot work
         counts = [len(utts) for utts in catalogue.by_speaker().values()]
-        eligible_speakers(counts, spec.clips_per_speaker, spec.n_way, episode_purpose(spec),
-                          log=False)
+        eligible_speakers(
+            counts, spec.clips_per_speaker, spec.n_way, episode_purpose(spec), log=False
+        )
     cache = cache_from_args(args)
     if not cache.is_complete:
         print(f"computing the feature cache first ({cache.directory})")
@@ -224,8 +254,10 @@ def cmd_episodes(args) -> int:
     for batch in dataset:
         count += args.batch_size
     elapsed = time.perf_counter() - start
-    print(f"{store.num_speakers} speakers, {len(store)} items; last batch: "
-          + ", ".join(f"{k} {list(v.shape)}" for k, v in batch.items()))
+    print(
+        f"{store.num_speakers} speakers, {len(store)} items; last batch: "
+        + ", ".join(f"{k} {list(v.shape)}" for k, v in batch.items())
+    )
     print(f"{count} episodes in {elapsed:.2f} s: {count / elapsed:.0f} episodes/s")
     return 0
 
@@ -236,8 +268,13 @@ def cmd_export(args) -> int:
 
     calibration = Calibration.load(args.calibration) if args.calibration else None
     command = "spkid " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["export"] else None
-    for path in export_model(args.model, args.output, calibration, args.format,
-                             {"export_command": command} if command else None):
+    for path in export_model(
+        args.model,
+        args.output,
+        calibration,
+        args.format,
+        {"export_command": command} if command else None,
+    ):
         print(f"wrote {path}")
     return 0
 
@@ -249,8 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("catalogue", help="summarise a corpus; write a manifest with splits")
     add_catalogue_args(p)
-    p.add_argument("--split-by", choices=("speaker", "recording"),
-                   help="make speaker-disjoint or recording-disjoint splits")
+    p.add_argument(
+        "--split-by",
+        choices=("speaker", "recording"),
+        help="make speaker-disjoint or recording-disjoint splits",
+    )
     p.add_argument("--fractions", default="train=0.8,dev=0.1,test=0.1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", help="write the catalogue (with splits) as MANIFEST.tsv")
@@ -273,25 +313,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_support", type=_positive_int, default=5)
     p.add_argument("--num_query", type=int, default=15)
     p.add_argument("--support_frames", type=_positive_int, default=200)
-    p.add_argument("--query_frames", type=_positive_int, nargs="+", default=[200],
-                   help="one length, or MIN MAX for variable-length queries")
-    p.add_argument("--segment_frames", type=_positive_int, default=None,
-                   help="cut long clips into segments of this many frames")
+    p.add_argument(
+        "--query_frames",
+        type=_positive_int,
+        nargs="+",
+        default=[200],
+        help="one length, or MIN MAX for variable-length queries",
+    )
+    p.add_argument(
+        "--segment_frames",
+        type=_positive_int,
+        default=None,
+        help="cut long clips into segments of this many frames",
+    )
     p.add_argument("--batch_size", type=_positive_int, default=4, help="episodes per batch")
     p.add_argument("--count", type=_positive_int, default=100, help="episodes to draw")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_episodes)
 
-    p = sub.add_parser("export", help="package a trained model: raw-audio .keras (+ SavedModel, "
-                       "LiteRT .tflite) with its calibration and config")
+    p = sub.add_parser(
+        "export",
+        help="package a trained model: raw-audio .keras (+ SavedModel, "
+        "LiteRT .tflite) with its calibration and config",
+    )
     p.add_argument("--model", required=True, help="e.g. runs/NAME/best/model.keras")
     p.add_argument("--output", required=True, help="folder to write")
-    p.add_argument("--calibration", help="calibration.json to ship with it (default: the "
-                   "one beside --model, if any)")
-    p.add_argument("--format", nargs="+", choices=("keras", "savedmodel", "tflite"),
-                   default=["keras"], help="model.keras is always written; savedmodel adds "
-                   "saved_model/, tflite adds model.tflite (LiteRT, builtin ops)")
+    p.add_argument(
+        "--calibration",
+        help="calibration.json to ship with it (default: the one beside --model, if any)",
+    )
+    p.add_argument(
+        "--format",
+        nargs="+",
+        choices=("keras", "savedmodel", "tflite"),
+        default=["keras"],
+        help="model.keras is always written; savedmodel adds "
+        "saved_model/, tflite adds model.tflite (LiteRT, builtin ops)",
+    )
     p.set_defaults(func=cmd_export)
 
     from keras_spkid.cli.download import add_download_parser

@@ -26,7 +26,7 @@ HELP = {
     "log_dir": "checkpoints, TensorBoard logs, config.json, best/ and final/ models",
     "encoder": "conv6 (CS330), resnet34, sacnn (self-attention CNN), resnet18_sa",
     "loss": "protonet: proto (squared Euclidean), proto_euclidean, proto_cosine; "
-            "classifier: softmax, amsoftmax, aamsoftmax, angleproto, ge2e, triplet",
+    "classifier: softmax, amsoftmax, aamsoftmax, angleproto, ge2e, triplet",
     "variable_query": "query crops of min_query_frames..query_frames frames (meta-SR)",
     "gc_weight": "weight of meta-SR's global classification loss (0: off)",
     "init_from": "initialise the encoder from this .keras model (e.g. an MAE's best/model.keras)",
@@ -36,7 +36,7 @@ HELP = {
     "train_corpora": "corpus names under SPKID_DATA, or MANIFEST.tsv paths",
     "segment_frames": "cut long clips into segments of this many frames",
     "val_mode": "fewshot (episodes of unseen --val_corpora speakers) or closed_set "
-                "(top-1/top-5 on the --val_split clips of the training speakers)",
+    "(top-1/top-5 on the --val_split clips of the training speakers)",
     "mask": "strips (100 ms time strips) or boxes (16 bins x 30 frames)",
     "mask_ratio": "fraction of strips/boxes hidden, in (0, 1)",
 }
@@ -56,8 +56,11 @@ def protonet_main(argv=None, prog=None) -> int:
     from keras_spkid.training.protonet import ProtonetConfig
 
     def extra(parser):
-        parser.add_argument("--test", action="store_true",
-                            help="evaluate the best model of --log_dir on test episodes")
+        parser.add_argument(
+            "--test",
+            action="store_true",
+            help="evaluate the best model of --log_dir on test episodes",
+        )
         parser.add_argument("--model", help="with --test: evaluate this .keras encoder instead")
 
     def run(config, args):
@@ -70,8 +73,9 @@ def protonet_main(argv=None, prog=None) -> int:
             print(f"done: step {summary['step']}, best {summary['best']}")
         return 0
 
-    return _run(argv, ProtonetConfig, run, "Train a prototypical network on few-shot episodes.",
-                extra, prog)
+    return _run(
+        argv, ProtonetConfig, run, "Train a prototypical network on few-shot episodes.", extra, prog
+    )
 
 
 def mae_main(argv=None, prog=None) -> int:
@@ -84,8 +88,9 @@ def mae_main(argv=None, prog=None) -> int:
         print(f"done: step {summary['step']}, best {summary['best']}")
         return 0
 
-    return _run(argv, MAEConfig, run, "Pre-train the conv encoder as a masked autoencoder.",
-                prog=prog)
+    return _run(
+        argv, MAEConfig, run, "Pre-train the conv encoder as a masked autoencoder.", prog=prog
+    )
 
 
 def classifier_main(argv=None, prog=None) -> int:
@@ -98,5 +103,10 @@ def classifier_main(argv=None, prog=None) -> int:
         print(f"done: step {summary['step']}, best {summary['best']}")
         return 0
 
-    return _run(argv, ClassifierConfig, run,
-                "Train an encoder with a classification or metric-learning loss.", prog=prog)
+    return _run(
+        argv,
+        ClassifierConfig,
+        run,
+        "Train an encoder with a classification or metric-learning loss.",
+        prog=prog,
+    )

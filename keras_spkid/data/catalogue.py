@@ -397,8 +397,9 @@ def read_path_list(path) -> tuple[list[str], list[str] | None]:
             if not row or all(not cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
-                raise ListFormatError(path, line_number, "\t".join(row),
-                                      f"{len(header)} tab-separated fields")
+                raise ListFormatError(
+                    path, line_number, "\t".join(row), f"{len(header)} tab-separated fields"
+                )
             given = row[column["path"]].strip()
             check_relative_path(given, path, line_number)
             paths.append(given)

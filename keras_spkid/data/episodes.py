@@ -89,7 +89,10 @@ def eligible_speakers(
     if left_out and log:
         logger.warning(
             "left out %d of %d speakers with fewer than %d clips (%s)",
-            left_out, len(counts), per_speaker, purpose,
+            left_out,
+            len(counts),
+            per_speaker,
+            purpose,
         )
     if len(eligible) < min_speakers:
         raise DataError(
@@ -187,6 +190,7 @@ class GroupSampler(CropSampler):
         columns = tf.math.top_k(clip_keys, k=self.per_speaker, sorted=True).indices
         items = tf.gather(tf.gather(self._table, rows), columns, batch_dims=1)
         return items, tf.gather(self._speaker_ids, rows)
+
 
 def _seed(seed: int, index, stream: int):
     """Stateless seed for element ``index`` of a numbered random ``stream``."""
@@ -351,8 +355,9 @@ def clip_batch_dataset(
     labels = tf.constant(store.labels)
 
     def make_batch(index):
-        items = tf.random.stateless_uniform([batch_size], _seed(seed, index, 0), maxval=len(store),
-                                            dtype=tf.int64)
+        items = tf.random.stateless_uniform(
+            [batch_size], _seed(seed, index, 0), maxval=len(store), dtype=tf.int64
+        )
         features = sampler.features(items, frames, _seed(seed, index, 2), frontend)
         return features, tf.gather(labels, items)
 

@@ -91,8 +91,14 @@ class FeatureCache:
     >>> features = cache.load()                          # {path: [frames, 64] array}
     """
 
-    def __init__(self, cache_dir, frontend, dtype: str = "float16", min_seconds: float = 0.2,
-                 shard_size: int = 256):
+    def __init__(
+        self,
+        cache_dir,
+        frontend,
+        dtype: str = "float16",
+        min_seconds: float = 0.2,
+        shard_size: int = 256,
+    ):
         if dtype not in ("float16", "float32"):
             raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}")
         if shard_size < 1:
@@ -112,8 +118,9 @@ class FeatureCache:
             plan.append((f"shard-{digest}.pkl", group))
         return plan
 
-    def build(self, catalogue: Catalogue, num_workers: int | None = None,
-              progress: bool = True) -> dict:
+    def build(
+        self, catalogue: Catalogue, num_workers: int | None = None, progress: bool = True
+    ) -> dict:
         """Compute every missing shard, then write ``failures.tsv`` and ``index.json``.
 
         Safe to interrupt and re-run: finished shards are skipped, leftover temporary
@@ -124,17 +131,22 @@ class FeatureCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         for leftover in self.directory.glob("*.tmp*"):
             leftover.unlink()
-        self._write_json("config.json", {
-            "format": CACHE_FORMAT, **dataclasses.asdict(self.config),
-            "root": str(Path(catalogue.root).resolve()),
-        })
+        self._write_json(
+            "config.json",
+            {
+                "format": CACHE_FORMAT,
+                **dataclasses.asdict(self.config),
+                "root": str(Path(catalogue.root).resolve()),
+            },
+        )
         plan = self.shard_plan(catalogue)
         todo = [(name, paths) for name, paths in plan if not (self.directory / name).is_file()]
         total = sum(len(paths) for _, paths in todo)
         done_before = len(plan) - len(todo)
         if done_before:
-            logger.info("%s: %d of %d shards already done, resuming", self.directory,
-                        done_before, len(plan))
+            logger.info(
+                "%s: %d of %d shards already done, resuming", self.directory, done_before, len(plan)
+            )
         workers = num_workers or max(1, min(4, os.cpu_count() or 1))
         bar = _progress(total, progress, "features")
         compute = _compiled_frontend(self.frontend)
@@ -186,8 +198,11 @@ class FeatureCache:
         }
         self._write_json("index.json", index)
         if failures:
-            logger.warning("%d file(s) could not be used; see %s", len(failures),
-                           self.directory / "failures.tsv")
+            logger.warning(
+                "%d file(s) could not be used; see %s",
+                len(failures),
+                self.directory / "failures.tsv",
+            )
         return index
 
     # ------------------------------------------------------------------- reading

@@ -25,6 +25,7 @@ from keras_spkid.errors import DataError, SpkidError
 
 logger = logging.getLogger(__name__)
 
+
 @dataclasses.dataclass
 class UtteranceStore:
     """Concatenated clips with their offsets, lengths and speaker labels.
@@ -203,8 +204,9 @@ class UtteranceStore:
             self,
             offsets=self.offsets[keep],
             lengths=self.lengths[keep],
-            labels=np.asarray([index[self.speakers[label]] for label in self.labels[keep]],
-                              np.int32),
+            labels=np.asarray(
+                [index[self.speakers[label]] for label in self.labels[keep]], np.int32
+            ),
             speakers=list(speakers),
             paths=[p for p, k in zip(self.paths, keep) if k],
             recordings=[r for r, k in zip(self.recordings, keep) if k],

@@ -86,11 +86,7 @@ def _check_id(value: str, source, line_number: int, line: str, what: str) -> str
     and parts of URLs, so they must be non-empty single components: no ``/`` or ``\\``,
     no whitespace or NUL, and not ``.`` or ``..``.
     """
-    bad = (
-        not value
-        or value in (".", "..")
-        or re.search(r"[/\\\s\x00]", value) is not None
-    )
+    bad = not value or value in (".", "..") or re.search(r"[/\\\s\x00]", value) is not None
     if bad:
         raise ListFormatError(source, line_number, line, f"{what} (one path component)")
     return value
@@ -253,9 +249,7 @@ def parse_timestamp_txt(path) -> TimestampFile:
             _parse_float(token, path, number, line, row_expected)
         frame = int(tokens[0])
         if frames and frame <= frames[-1]:
-            raise ListFormatError(
-                path, number, line, f"a frame number greater than {frames[-1]}"
-            )
+            raise ListFormatError(path, number, line, f"a frame number greater than {frames[-1]}")
         frames.append(frame)
     if not frames:
         raise ListFormatError(path, end_of_file, "", f"{row_expected} (no frame rows)")
@@ -310,9 +304,7 @@ def read_timestamp_tree(root) -> list[TimestampEntry]:
 
     def children(folder: Path, want_dirs: bool) -> list[Path]:
         return sorted(
-            p
-            for p in folder.iterdir()
-            if not p.name.startswith(".") and p.is_dir() == want_dirs
+            p for p in folder.iterdir() if not p.name.startswith(".") and p.is_dir() == want_dirs
         )
 
     entries = []

@@ -66,10 +66,13 @@ def part_url(part: Part, mirror: str, credentials: Credentials) -> str:
     if "{name}" not in mirror:
         return mirror.rstrip("/") + "/" + quote(part.name)
     if "{key}" in mirror and not credentials.key:
-        raise SpkidError(f"mirror {mirror} needs an access key: give --key or set "
-                         "SPKID_VOX_KEY (or choose another --mirror)")
+        raise SpkidError(
+            f"mirror {mirror} needs an access key: give --key or set "
+            "SPKID_VOX_KEY (or choose another --mirror)"
+        )
     return mirror.replace("{name}", quote(part.name)).replace(
-        "{key}", quote(credentials.key or "", safe=""))
+        "{key}", quote(credentials.key or "", safe="")
+    )
 
 
 def read_part_list(path) -> list[Part]:
@@ -121,8 +124,11 @@ def is_verified(path, md5: str) -> bool:
     if not (path.is_file() and stamp.is_file()):
         return False
     recorded = stamp.read_text(encoding="utf-8").split(maxsplit=1)
-    return (bool(recorded) and recorded[0] == md5.lower()
-            and stamp.stat().st_mtime_ns >= path.stat().st_mtime_ns)
+    return (
+        bool(recorded)
+        and recorded[0] == md5.lower()
+        and stamp.stat().st_mtime_ns >= path.stat().st_mtime_ns
+    )
 
 
 def _write_stamp(path: Path, md5: str) -> None:
@@ -159,8 +165,14 @@ def fetch_verified(part: Part, folder, url: str, fetcher: Fetcher, attempts: int
             _write_stamp(dest, got)
             return dest
         remove_verified(dest)
-        logger.warning("%s: MD5 %s, expected %s; deleted (download %d of %d)",
-                       dest, got, part.md5, attempt, attempts)
+        logger.warning(
+            "%s: MD5 %s, expected %s; deleted (download %d of %d)",
+            dest,
+            got,
+            part.md5,
+            attempt,
+            attempts,
+        )
     raise DataError(
         f"{dest}: MD5 still wrong after {attempts} downloads (expected {part.md5}); the "
         "server sends another file: check the part list or try another --mirror"
@@ -226,8 +238,10 @@ def extract(archive, dest, select: MemberMap | None = None) -> int:
         try:
             rel = check_relative_path(name, archive)
         except ListFormatError:
-            raise DataError(f"{archive}: unsafe member name {name!r} (absolute or '..'); "
-                            "the archive is corrupt or malicious, delete it") from None
+            raise DataError(
+                f"{archive}: unsafe member name {name!r} (absolute or '..'); "
+                "the archive is corrupt or malicious, delete it"
+            ) from None
         rel = select(rel) if select else rel
         if rel is None:
             continue
@@ -262,8 +276,9 @@ def _open_tar(archive: Path) -> tarfile.TarFile:
     try:
         return tarfile.open(archive, "r:*")
     except tarfile.TarError as error:
-        raise DataError(f"{archive}: not a zip or tar archive ({error}); delete it and "
-                        "download it again") from None
+        raise DataError(
+            f"{archive}: not a zip or tar archive ({error}); delete it and download it again"
+        ) from None
 
 
 def voxceleb_member(name: str) -> str | None:

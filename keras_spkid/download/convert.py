@@ -44,8 +44,12 @@ def convert_tree(
     ]
     todo = [(source, target) for source, target in todo if not target.is_file()]
     if len(todo) < len(sources):
-        logger.info("%s: %d of %d files already converted", target_root,
-                    len(sources) - len(todo), len(sources))
+        logger.info(
+            "%s: %d of %d files already converted",
+            target_root,
+            len(sources) - len(todo),
+            len(sources),
+        )
 
     def convert(item: tuple[Path, Path]) -> str | None:
         try:
@@ -55,9 +59,12 @@ def convert_tree(
         return None
 
     failures: dict[str, str] = {}
-    with ThreadPoolExecutor(max(1, workers)) as pool, tqdm(
-        total=len(todo), unit="file", desc="m4a->wav", disable=not progress, dynamic_ncols=True
-    ) as bar:
+    with (
+        ThreadPoolExecutor(max(1, workers)) as pool,
+        tqdm(
+            total=len(todo), unit="file", desc="m4a->wav", disable=not progress, dynamic_ncols=True
+        ) as bar,
+    ):
         for (source, _), failure in zip(todo, pool.map(convert, todo)):
             if failure is not None:
                 failures[source.relative_to(source_root).as_posix()] = failure

@@ -168,15 +168,17 @@ class Fetcher:
                     transient=error.code in _TRANSIENT_STATUS,
                 ) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            raise FetchError(f"{shown}: {self.credentials.redact(str(error))}",
-                             transient=True) from None
+            raise FetchError(
+                f"{shown}: {self.credentials.redact(str(error))}", transient=True
+            ) from None
         with response:
             if offset and response.status == 206:
                 start, _ = _parse_content_range(response.headers.get("Content-Range"))
                 if start != offset:
                     tmp.unlink()
-                    raise FetchError(f"{shown}: server resumed at byte {start}, not {offset}",
-                                     transient=True)
+                    raise FetchError(
+                        f"{shown}: server resumed at byte {start}, not {offset}", transient=True
+                    )
                 mode = "ab"
             else:  # 200: no partial file, or the server ignored the Range header
                 if offset:
@@ -187,13 +189,22 @@ class Fetcher:
             self._stream(response, tmp, mode, offset, total, shown)
         size = tmp.stat().st_size
         if total is not None and size != total:
-            raise FetchError(f"{shown}: connection closed after {size} of {total} bytes",
-                             transient=True)
+            raise FetchError(
+                f"{shown}: connection closed after {size} of {total} bytes", transient=True
+            )
 
     def _stream(self, response, tmp: Path, mode: str, offset: int, total, shown: str) -> None:
-        bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc=tmp.name.removesuffix(".part"), disable=not self.progress,
-                   dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            total=total,
+            initial=offset,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=tmp.name.removesuffix(".part"),
+            disable=not self.progress,
+            dynamic_ncols=True,
+            leave=False,
+        )
         try:
             with open(tmp, mode) as handle:
                 while chunk := response.read(self.chunk_size):
@@ -213,8 +224,11 @@ class Fetcher:
         if total == offset:
             return
         tmp.unlink()
-        raise FetchError(f"{shown}: partial file larger than the remote one; restarting",
-                         status=416, transient=True)
+        raise FetchError(
+            f"{shown}: partial file larger than the remote one; restarting",
+            status=416,
+            transient=True,
+        )
 
 
 def _parse_content_range(value: str | None) -> tuple[int | None, int | None]:

@@ -68,6 +68,9 @@ def _run(command: list[str], source: Path) -> bytes:
     if result.returncode != 0:
         detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
         reason = detail[-1] if detail else f"ffmpeg exit status {result.returncode}"
-        raise AudioError(source, f"ffmpeg cannot decode it ({reason})",
-                         "the file is corrupt or not media; delete it and run again")
+        raise AudioError(
+            source,
+            f"ffmpeg cannot decode it ({reason})",
+            "the file is corrupt or not media; delete it and run again",
+        )
     return result.stdout

@@ -20,8 +20,15 @@ from keras_spkid.atomic import (
     write_text_atomic,
 )
 
-__all__ = ["PART_SUFFIX", "atomic_path", "md5sum", "part_path", "remove_partials",
-           "write_text_atomic"]
+__all__ = [
+    "PART_SUFFIX",
+    "atomic_path",
+    "md5sum",
+    "part_path",
+    "remove_partials",
+    "write_text_atomic",
+]
+
 
 def remove_partials(root, patterns: Iterable[str] = ("*" + PART_SUFFIX,)) -> int:
     """Delete files and folders under ``root`` matching ``patterns``; return how many.

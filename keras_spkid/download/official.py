@@ -154,7 +154,10 @@ def prepare_release(
         logger.info("%s: converted %d m4a files to wav", target, converted)
         if failures:
             report = target / "conversion_failures.tsv"
-            write_text_atomic(report, "path\treason\n" + "".join(
-                f"{path}\t{reason}\n" for path, reason in sorted(failures.items())))
+            write_text_atomic(
+                report,
+                "path\treason\n"
+                + "".join(f"{path}\t{reason}\n" for path, reason in sorted(failures.items())),
+            )
             logger.warning("%d m4a file(s) could not be converted; see %s", len(failures), report)
     return target

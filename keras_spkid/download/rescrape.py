@@ -124,8 +124,10 @@ def check_split_name(name: str) -> str:
             other than letters, digits, ``.``, ``-`` and ``_``.
     """
     if not _SPLIT_NAME.fullmatch(name) or name in (".", "..", WORK_FOLDER):
-        raise SpkidError(f"split name {name!r}: use letters, digits, '.', '-' or '_' "
-                         "(name the tree with SPLIT=PATH)")
+        raise SpkidError(
+            f"split name {name!r}: use letters, digits, '.', '-' or '_' "
+            "(name the tree with SPLIT=PATH)"
+        )
     return name
 
 
@@ -151,20 +153,30 @@ def plan_segments(splits: list[Split], out_root) -> dict[str, list[Segment]]:
         wav_root = Path(out_root) / split.name / "wav"
         for entry in read_timestamp_tree(split.txt_root):
             if not YOUTUBE_ID.fullmatch(entry.youtube_id):
-                raise ListFormatError(entry.txt_path.parent, 0, entry.youtube_id,
-                                      "an 11-character YouTube id ([A-Za-z0-9_-])")
+                raise ListFormatError(
+                    entry.txt_path.parent,
+                    0,
+                    entry.youtube_id,
+                    "an 11-character YouTube id ([A-Za-z0-9_-])",
+                )
             if entry.timestamps.reference != entry.youtube_id:
-                raise ListFormatError(entry.txt_path, 2, entry.timestamps.reference,
-                                      f"the YouTube id of its folder, {entry.youtube_id}")
+                raise ListFormatError(
+                    entry.txt_path,
+                    2,
+                    entry.timestamps.reference,
+                    f"the YouTube id of its folder, {entry.youtube_id}",
+                )
             frames = entry.timestamps.frames
-            videos[entry.youtube_id].append(Segment(
-                split=split.name,
-                rel=entry.wav_path,
-                path=wav_root / entry.wav_path,
-                youtube_id=entry.youtube_id,
-                start=int(frames[0]) * SAMPLES_PER_FRAME,
-                stop=(int(frames[-1]) + 1) * SAMPLES_PER_FRAME,
-            ))
+            videos[entry.youtube_id].append(
+                Segment(
+                    split=split.name,
+                    rel=entry.wav_path,
+                    path=wav_root / entry.wav_path,
+                    youtube_id=entry.youtube_id,
+                    start=int(frames[0]) * SAMPLES_PER_FRAME,
+                    stop=(int(frames[-1]) + 1) * SAMPLES_PER_FRAME,
+                )
+            )
     return dict(sorted(videos.items()))
 
 
@@ -195,8 +207,10 @@ def rescrape(
         The coverage report (also written to ``coverage.json``).
     """
     if len({check_split_name(split.name) for split in splits}) != len(splits):
-        raise SpkidError(f"split names must differ: {[split.name for split in splits]} "
-                         "(name the trees with SPLIT=PATH)")
+        raise SpkidError(
+            f"split names must differ: {[split.name for split in splits]} "
+            "(name the trees with SPLIT=PATH)"
+        )
     out_root = Path(out_root)
     videos = plan_segments(splits, out_root)
     downloader = AudioDownloader(out_root / WORK_FOLDER, url_template, retry)
@@ -209,8 +223,7 @@ def rescrape(
 
     failures: list[Failure] = []
     total = sum(len(segments) for segments in videos.values())
-    bar = tqdm(total=total, unit="utt", desc="re-scrape", disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=total, unit="utt", desc="re-scrape", disable=not progress, dynamic_ncols=True)
     pool = ThreadPoolExecutor(max(1, workers))
     try:
         futures = {
@@ -256,8 +269,9 @@ def _process_video(
         logger.debug("%s: unavailable (%s)", youtube_id, error)
         return failures + [Failure(segment, "unavailable", str(error)) for segment in todo]
     except (yt_dlp.utils.DownloadError, AudioError) as error:
-        logger.warning("%s: giving up after %d retries (%s)", youtube_id,
-                       downloader.retry.retries, error)
+        logger.warning(
+            "%s: giving up after %d retries (%s)", youtube_id, downloader.retry.retries, error
+        )
         return failures + [Failure(segment, "error", str(error)) for segment in todo]
     failures += [failure for segment in todo if (failure := cut(audio, segment)) is not None]
     if not keep_audio:
@@ -273,12 +287,16 @@ def cut(audio: np.ndarray, segment: Segment) -> Failure | None:
         ends more than :data:`END_TOLERANCE` samples after the audio.
     """
     if segment.stop > audio.size + END_TOLERANCE:
-        return Failure(segment, "too_short",
-                       f"utterance ends at {segment.stop / SAMPLE_RATE:.2f} s, after the end "
-                       f"of the audio ({audio.size / SAMPLE_RATE:.2f} s)")
+        return Failure(
+            segment,
+            "too_short",
+            f"utterance ends at {segment.stop / SAMPLE_RATE:.2f} s, after the end "
+            f"of the audio ({audio.size / SAMPLE_RATE:.2f} s)",
+        )
     with atomic_path(segment.path) as tmp:
-        sf.write(tmp, audio[segment.start : segment.stop], SAMPLE_RATE,
-                 subtype="PCM_16", format="WAV")
+        sf.write(
+            tmp, audio[segment.start : segment.stop], SAMPLE_RATE, subtype="PCM_16", format="WAV"
+        )
     return None
 
 

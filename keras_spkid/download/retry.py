@@ -62,6 +62,12 @@ class RetryPolicy:
                     raise
                 pause = self.delay(retry)
                 retry += 1
-                logger.debug("%s failed (%s); retry %d/%d in %.2f s", describe, error,
-                             retry, self.retries, pause)
+                logger.debug(
+                    "%s failed (%s); retry %d/%d in %.2f s",
+                    describe,
+                    error,
+                    retry,
+                    self.retries,
+                    pause,
+                )
                 time.sleep(pause)

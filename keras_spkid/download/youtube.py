@@ -121,8 +121,7 @@ class AudioDownloader:
         """
         return self.retry.call(
             lambda: self._attempt(youtube_id),
-            is_transient=lambda error: isinstance(
-                error, (yt_dlp.utils.DownloadError, AudioError)),
+            is_transient=lambda error: isinstance(error, (yt_dlp.utils.DownloadError, AudioError)),
             describe=f"video {youtube_id}",
         )
 

@@ -54,10 +54,17 @@ def segment_clip(segment: str) -> str:
     return segment.rsplit(SEGMENT_MARK, 1)[0]
 
 
-def extract_segment_embeddings(model: EmbeddingModel, paths: list[str], root, output,
-                               speakers: list[str] | None = None, segment_seconds: float = 2.0,
-                               crops: int = 0, crop_seconds: float = 3.0,
-                               progress: bool = True) -> EmbeddingSet:
+def extract_segment_embeddings(
+    model: EmbeddingModel,
+    paths: list[str],
+    root,
+    output,
+    speakers: list[str] | None = None,
+    segment_seconds: float = 2.0,
+    crops: int = 0,
+    crop_seconds: float = 3.0,
+    progress: bool = True,
+) -> EmbeddingSet:
     """Embed every segment of every clip and save an :class:`EmbeddingSet` to ``output``.
 
     Each segment is embedded like a clip by :class:`~keras_spkid.inference.embedder.
@@ -75,8 +82,9 @@ def extract_segment_embeddings(model: EmbeddingModel, paths: list[str], root, ou
         DataError: no segment could be embedded.
     """
     segment_samples = round(segment_seconds * SAMPLE_RATE)
-    embedder = Embedder(model.model, crops=crops, crop_seconds=crop_seconds,
-                        min_samples=model.min_samples)
+    embedder = Embedder(
+        model.model, crops=crops, crop_seconds=crop_seconds, min_samples=model.min_samples
+    )
     pieces, names, owners = [], [], []
     for i, path in enumerate(tqdm(paths, unit="file", desc="reading", disable=not progress)):
         try:
@@ -86,36 +94,56 @@ def extract_segment_embeddings(model: EmbeddingModel, paths: list[str], root, ou
             logger.warning("skipped %s", error)
             continue
         for k, start in enumerate(segment_starts(wave.size, segment_samples)):
-            pieces.append(wave[start: start + segment_samples])
+            pieces.append(wave[start : start + segment_samples])
             names.append(segment_id(path, k))
             owners.append(i)
     if not pieces:
         raise DataError(f"{output}: none of the {len(paths)} files gave a segment to embed")
-    info = {"model": str(model.path), "model_sha256": model.sha256, "crops": crops,
-            "crop_seconds": crop_seconds if crops else None,
-            "dim": model.dim, "segment_seconds": segment_seconds}
-    result = EmbeddingSet(names, embedder(pieces, names),  # one call: equal lengths batch together
-                          None if speakers is None else np.asarray(speakers)[owners],
-                          [p.size / SAMPLE_RATE for p in pieces], info)
+    info = {
+        "model": str(model.path),
+        "model_sha256": model.sha256,
+        "crops": crops,
+        "crop_seconds": crop_seconds if crops else None,
+        "dim": model.dim,
+        "segment_seconds": segment_seconds,
+    }
+    result = EmbeddingSet(
+        names,
+        embedder(pieces, names),  # one call: equal lengths batch together
+        None if speakers is None else np.asarray(speakers)[owners],
+        [p.size / SAMPLE_RATE for p in pieces],
+        info,
+    )
     result.save(output)
     return result
 
 
-def embedding_tag(crops: int = 0, crop_seconds: float = 3.0,
-                  segment_seconds: float | None = None) -> str:
-    """How clips were embedded, for file names: ``full``, ``crop1s``, ``10crops``, ``seg2s-full``."""
+def embedding_tag(
+    crops: int = 0, crop_seconds: float = 3.0, segment_seconds: float | None = None
+) -> str:
+    """How clips were embedded, for file names.
+
+    ``full``, ``crop1s``, ``10crops`` or ``seg2s-full``.
+    """
     tag = "full" if not crops else f"crop{crop_seconds:g}s" if crops == 1 else f"{crops}crops"
     return f"seg{segment_seconds:g}s-{tag}" if segment_seconds else tag
 
 
-def corpus_embeddings(model: EmbeddingModel, catalogue, out_dir, crops: int = 0,
-                      crop_seconds: float = 3.0, segment_seconds: float | None = None,
-                      progress: bool = True) -> EmbeddingSet:
+def corpus_embeddings(
+    model: EmbeddingModel,
+    catalogue,
+    out_dir,
+    crops: int = 0,
+    crop_seconds: float = 3.0,
+    segment_seconds: float | None = None,
+    progress: bool = True,
+) -> EmbeddingSet:
     """Embeddings of a catalogue's clips (or of their segments), extracted once and reused.
 
     The set is written to ``<out_dir>/embeddings-<catalogue name>-<tag>.npz`` (see
     :func:`embedding_tag`) and reused when that file was made by the same model (same
-    file contents: a retrained model at the same path is embedded again) with the same crops and segments from clips of this catalogue.
+    file contents: a retrained model at the same path is embedded again) with the same crops
+    and segments from clips of this catalogue.
 
     Args:
         model: a loaded raw-audio model.
@@ -132,18 +160,41 @@ def corpus_embeddings(model: EmbeddingModel, catalogue, out_dir, crops: int = 0,
         cached = EmbeddingSet.load(output)
         info = cached.info
         clips = {segment_clip(p) for p in cached.paths} if segment_seconds else set(cached.paths)
-        if (info.get("model_sha256") == model.sha256 and info.get("crops") == crops
-                and info.get("segment_seconds") == segment_seconds
-                and clips <= set(paths) and len(cached) > 0
-                and not Path(str(output) + ".parts").exists()):
+        if (
+            info.get("model_sha256") == model.sha256
+            and info.get("crops") == crops
+            and info.get("segment_seconds") == segment_seconds
+            and clips <= set(paths)
+            and len(cached) > 0
+            and not Path(str(output) + ".parts").exists()
+        ):
             print(f"reusing {output}")
             return cached
     speakers = [u.speaker for u in catalogue]
     if segment_seconds:
-        result = extract_segment_embeddings(model, paths, catalogue.root, output, speakers,
-                                            segment_seconds, crops, crop_seconds, progress)
+        result = extract_segment_embeddings(
+            model,
+            paths,
+            catalogue.root,
+            output,
+            speakers,
+            segment_seconds,
+            crops,
+            crop_seconds,
+            progress,
+        )
         print(f"embedded {len(result)} segments of {segment_seconds:g} s from {len(paths)} files")
         return result
-    print(extract_embeddings(model, paths, catalogue.root, output, speakers=speakers, crops=crops,
-                             crop_seconds=crop_seconds, progress=progress))
+    print(
+        extract_embeddings(
+            model,
+            paths,
+            catalogue.root,
+            output,
+            speakers=speakers,
+            crops=crops,
+            crop_seconds=crop_seconds,
+            progress=progress,
+        )
+    )
     return EmbeddingSet.load(output)

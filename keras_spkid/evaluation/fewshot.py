@@ -42,14 +42,16 @@ def mean_ci95(accuracies) -> AccuracyCI:
 def _episode_accuracy(embed, n_way, k_shot, distance, support, query, query_labels):
     """Query accuracy of one episode: nearest prototype of the support embeddings."""
     protos = prototypes(tf.cast(embed(support, training=False), tf.float32), n_way, k_shot)
-    logits = prototypical_logits(tf.cast(embed(query, training=False), tf.float32), protos,
-                                 distance=distance)
+    logits = prototypical_logits(
+        tf.cast(embed(query, training=False), tf.float32), protos, distance=distance
+    )
     hits = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), query_labels)
     return tf.reduce_mean(tf.cast(hits, tf.float32))
 
 
-def episode_accuracies(embed, episodes, n_way: int, k_shot: int,
-                       distance: str = "cosine") -> np.ndarray:
+def episode_accuracies(
+    embed, episodes, n_way: int, k_shot: int, distance: str = "cosine"
+) -> np.ndarray:
     """Per-episode query accuracy.
 
     Args:
@@ -63,8 +65,9 @@ def episode_accuracies(embed, episodes, n_way: int, k_shot: int,
     Returns:
         ``[num_episodes]`` float64 accuracies in [0, 1].
     """
-    score = tf.function(functools.partial(_episode_accuracy, embed, n_way, k_shot, distance),
-                        reduce_retracing=True)
+    score = tf.function(
+        functools.partial(_episode_accuracy, embed, n_way, k_shot, distance), reduce_retracing=True
+    )
     return np.asarray(
         [float(score(e["support"], e["query"], e["query_labels"])) for e in episodes],
         dtype=np.float64,
@@ -93,8 +96,11 @@ class FewShotEvaluator:
         self.dataset = episode_dataset(store, spec, seed=seed, num_episodes=episodes)
 
     def __call__(self, encoder) -> AccuracyCI:
-        return mean_ci95(episode_accuracies(encoder, self.dataset, self.spec.n_way,
-                                            self.spec.k_shot, self.distance))
+        return mean_ci95(
+            episode_accuracies(
+                encoder, self.dataset, self.spec.n_way, self.spec.k_shot, self.distance
+            )
+        )
 
 
 def eligible_for_episodes(speakers, clips_per_speaker: int) -> np.ndarray:
@@ -103,8 +109,9 @@ def eligible_for_episodes(speakers, clips_per_speaker: int) -> np.ndarray:
     return ids[counts >= clips_per_speaker]
 
 
-def embedding_episode_accuracies(support, query, speakers, n_way: int, k_shot: int,
-                                 n_query: int, episodes: int, seed: int = 0) -> np.ndarray:
+def embedding_episode_accuracies(
+    support, query, speakers, n_way: int, k_shot: int, n_query: int, episodes: int, seed: int = 0
+) -> np.ndarray:
     """Per-episode accuracy of nearest-prototype classification on precomputed embeddings.
 
     Each episode draws ``n_way`` speakers among those with ``k_shot + n_query`` clips,
@@ -132,8 +139,10 @@ def embedding_episode_accuracies(support, query, speakers, n_way: int, k_shot: i
     speakers = np.asarray(speakers, dtype=str)
     eligible = eligible_for_episodes(speakers, k_shot + n_query)
     if len(eligible) < n_way:
-        raise DataError(f"{n_way}-way {k_shot}-shot {n_query}-query episodes need {n_way} "
-                        f"speakers with {k_shot + n_query} clips; only {len(eligible)} have them")
+        raise DataError(
+            f"{n_way}-way {k_shot}-shot {n_query}-query episodes need {n_way} "
+            f"speakers with {k_shot + n_query} clips; only {len(eligible)} have them"
+        )
     support, query = l2_normalize(support), l2_normalize(query)
     rows = {s: np.flatnonzero(speakers == s) for s in eligible}
     rng = np.random.default_rng(seed)

@@ -18,23 +18,29 @@ from keras_spkid.inference.embedder import l2_normalize
 from keras_spkid.inference.embedding_set import EmbeddingSet
 
 
-def recording_disjoint_split(embeddings: EmbeddingSet, test_fraction: float = 0.5,
-                             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def recording_disjoint_split(
+    embeddings: EmbeddingSet, test_fraction: float = 0.5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Row indices ``(enrol, test)`` with no recording on both sides.
 
     Speakers with a single recording go wholly to the enrolment side (they stay as
     distractors but are never tested).
     """
     speakers = embeddings.require_speakers()
-    utts = [Utterance(p, s, r) for p, s, r in zip(embeddings.paths, speakers, embeddings.recordings())]
+    utts = [
+        Utterance(p, s, r) for p, s, r in zip(embeddings.paths, speakers, embeddings.recordings())
+    ]
     parts = Catalogue(".", utts).recording_disjoint_split(
-        {"enrol": 1 - test_fraction, "test": test_fraction}, seed=seed)
+        {"enrol": 1 - test_fraction, "test": test_fraction}, seed=seed
+    )
     row = {p: i for i, p in enumerate(embeddings.paths)}
     enrol = np.asarray(sorted(row[u.path] for u in parts["enrol"]), np.int64)
     test = np.asarray(sorted(row[u.path] for u in parts["test"]), np.int64)
     if test.size == 0:
-        raise DataError("no speaker has two recordings, so no recording-disjoint test clip "
-                        "exists (give an explicit split, e.g. VoxCeleb's iden_split.txt)")
+        raise DataError(
+            "no speaker has two recordings, so no recording-disjoint test clip "
+            "exists (give an explicit split, e.g. VoxCeleb's iden_split.txt)"
+        )
     return enrol, test
 
 
@@ -54,8 +60,13 @@ def _summarise(true, ranked, test_speakers, num_speakers) -> IdentificationResul
     hit1 = ranked[:, 0] == true
     hit5 = (ranked[:, :5] == true[:, None]).any(axis=1)
     per_speaker = [hit1[test_speakers == s].mean() for s in np.unique(test_speakers)]
-    return IdentificationResult(float(hit1.mean()), float(hit5.mean()), float(np.mean(per_speaker)),
-                                int(true.size), int(num_speakers))
+    return IdentificationResult(
+        float(hit1.mean()),
+        float(hit5.mean()),
+        float(np.mean(per_speaker)),
+        int(true.size),
+        int(num_speakers),
+    )
 
 
 def closed_set_identification(enrol: EmbeddingSet, test: EmbeddingSet) -> IdentificationResult:
@@ -70,16 +81,23 @@ def closed_set_identification(enrol: EmbeddingSet, test: EmbeddingSet) -> Identi
     test_speakers = test.require_speakers("test set")
     unknown = sorted(set(test_speakers) - set(gallery.speakers))
     if unknown:
-        raise DataError(f"{len(unknown)} test speakers are not enrolled, e.g. {unknown[0]!r} "
-                        "(closed-set identification needs every test speaker enrolled)")
+        raise DataError(
+            f"{len(unknown)} test speakers are not enrolled, e.g. {unknown[0]!r} "
+            "(closed-set identification needs every test speaker enrolled)"
+        )
     scores = l2_normalize(test.embeddings) @ l2_normalize(gallery.prototypes).T
     ranked = np.argsort(-scores, axis=1, kind="stable")
     true = np.searchsorted(np.asarray(gallery.speakers), test_speakers)
     return _summarise(true, ranked, test_speakers, len(gallery))
 
 
-def knn_identification(enrol: EmbeddingSet, test: EmbeddingSet, k: int = 5,
-                       metric: str = "cosine", weights: str = "uniform") -> IdentificationResult:
+def knn_identification(
+    enrol: EmbeddingSet,
+    test: EmbeddingSet,
+    k: int = 5,
+    metric: str = "cosine",
+    weights: str = "uniform",
+) -> IdentificationResult:
     """Accuracy of scikit-learn's ``KNeighborsClassifier`` fitted on the enrolment clips.
 
     Top-5 ranks the classes by the classifier's ``predict_proba``.
@@ -89,8 +107,9 @@ def knn_identification(enrol: EmbeddingSet, test: EmbeddingSet, k: int = 5,
     speakers = enrol.require_speakers("enrolment set")
     test_speakers = test.require_speakers("test set")
     k = min(k, len(enrol))
-    classifier = KNeighborsClassifier(n_neighbors=k, metric=metric, weights=weights,
-                                      algorithm="brute")
+    classifier = KNeighborsClassifier(
+        n_neighbors=k, metric=metric, weights=weights, algorithm="brute"
+    )
     classifier.fit(l2_normalize(enrol.embeddings), speakers)
     proba = classifier.predict_proba(l2_normalize(test.embeddings))
     ranked = np.argsort(-proba, axis=1, kind="stable")

@@ -15,7 +15,9 @@ def _figure(width=5.0, height=4.0):
     return figure, figure.add_subplot(1, 1, 1)
 
 
-def det_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], eers: dict[str, float] | None = None):
+def det_figure(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], eers: dict[str, float] | None = None
+):
     """DET curves: miss vs false-alarm rate on normal-deviate (probit) axes.
 
     Args:
@@ -54,8 +56,14 @@ def fewshot_figure(rows: list[dict]):
             groups.setdefault(f"{row['way']}-way, query {row['query']}", []).append(row)
     for label, items in groups.items():
         items.sort(key=lambda r: r["shot"])
-        ax.errorbar([r["shot"] for r in items], [100 * r["mean"] for r in items],
-                    yerr=[100 * r["ci95"] for r in items], marker="o", capsize=3, label=label)
+        ax.errorbar(
+            [r["shot"] for r in items],
+            [100 * r["mean"] for r in items],
+            yerr=[100 * r["ci95"] for r in items],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
     ax.set_xlabel("shots (enrolment clips per speaker)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title("N-way K-shot identification")

@@ -33,7 +33,10 @@ def write_report(out_dir, name: str, markdown: str, data: dict, figure=None) -> 
     _atomic_write(path, lambda tmp: tmp.write_text(markdown.rstrip() + "\n", encoding="utf-8"))
     written.append(path)
     path = out_dir / f"{name}.json"
-    _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=_jsonable)))
+    _atomic_write(
+        path,
+        lambda tmp: tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=_jsonable)),
+    )
     written.append(path)
     if figure is not None:
         path = out_dir / f"{name}.png"

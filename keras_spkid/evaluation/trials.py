@@ -19,9 +19,15 @@ from keras_spkid.inference.embedder import l2_normalize
 from keras_spkid.inference.embedding_set import EmbeddingSet
 
 
-def make_trials(paths, speakers, recordings, targets_per_speaker: int = 20,
-                nontargets_per_target: int = 1, cross_recording: bool = True,
-                seed: int = 0) -> Trials:
+def make_trials(
+    paths,
+    speakers,
+    recordings,
+    targets_per_speaker: int = 20,
+    nontargets_per_target: int = 1,
+    cross_recording: bool = True,
+    seed: int = 0,
+) -> Trials:
     """Draw target and non-target trials.
 
     Args:
@@ -44,8 +50,12 @@ def make_trials(paths, speakers, recordings, targets_per_speaker: int = 20,
     labels, enrol, test = [], [], []
     for s in ids:
         mine = rows[s]
-        pairs = [(a, b) for i, a in enumerate(mine) for b in mine[i + 1:]
-                 if not cross_recording or recordings[a] != recordings[b]]
+        pairs = [
+            (a, b)
+            for i, a in enumerate(mine)
+            for b in mine[i + 1 :]
+            if not cross_recording or recordings[a] != recordings[b]
+        ]
         if not pairs:
             continue
         chosen = rng.choice(len(pairs), min(targets_per_speaker, len(pairs)), replace=False)
@@ -60,16 +70,20 @@ def make_trials(paths, speakers, recordings, targets_per_speaker: int = 20,
                 enrol.append(paths[rng.choice(mine)])
                 test.append(paths[rng.choice(others)])
     if not labels:
-        raise DataError("no target trial can be formed: every speaker has a single clip"
-                        + (" or a single recording (try cross_recording=False)" if cross_recording else ""))
+        raise DataError(
+            "no target trial can be formed: every speaker has a single clip"
+            + (" or a single recording (try cross_recording=False)" if cross_recording else "")
+        )
     return Trials(np.asarray(labels, np.int8), enrol, test)
 
 
 def write_trials(trials: Trials, path) -> None:
     """Write ``label enrol test`` lines (the ``veri_test.txt`` format), atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        handle.writelines(f"{int(label)} {e} {t}\n"
-                          for label, e, t in zip(trials.labels, trials.enrol, trials.test))
+        handle.writelines(
+            f"{int(label)} {e} {t}\n"
+            for label, e, t in zip(trials.labels, trials.enrol, trials.test)
+        )
 
 
 def trial_paths(trials: Trials) -> list[str]:
@@ -77,8 +91,13 @@ def trial_paths(trials: Trials) -> list[str]:
     return list(dict.fromkeys([*trials.enrol, *trials.test]))
 
 
-def score_trials(trials: Trials, enrol: EmbeddingSet, test: EmbeddingSet | None = None,
-                 asnorm=None, source="trials") -> np.ndarray:
+def score_trials(
+    trials: Trials,
+    enrol: EmbeddingSet,
+    test: EmbeddingSet | None = None,
+    asnorm=None,
+    source="trials",
+) -> np.ndarray:
     """Cosine score of every trial (AS-Norm normalised when ``asnorm`` is given).
 
     Args:

@@ -87,8 +87,9 @@ def equal_error_rate(scores, labels) -> tuple[float, float]:
     return float(eer), float(rates.thresholds[i])
 
 
-def min_dcf(scores, labels, p_target: float = 0.01, c_miss: float = 1.0,
-            c_fa: float = 1.0) -> tuple[float, float]:
+def min_dcf(
+    scores, labels, p_target: float = 0.01, c_miss: float = 1.0, c_fa: float = 1.0
+) -> tuple[float, float]:
     """``(normalised minDCF, threshold)`` for a target prior ``p_target``."""
     if not 0 < p_target < 1:
         raise ValueError(f"p_target must be in (0, 1), got {p_target}")
@@ -110,6 +111,9 @@ def threshold_at_far(scores, labels, far: float) -> float:
 def verification_metrics(scores, labels) -> dict[str, float]:
     """The usual report row: EER (and its threshold), minDCF at p_target 0.01 and 0.05."""
     eer, threshold = equal_error_rate(scores, labels)
-    return {"eer": eer, "eer_threshold": threshold,
-            "min_dcf_0.01": min_dcf(scores, labels, 0.01)[0],
-            "min_dcf_0.05": min_dcf(scores, labels, 0.05)[0]}
+    return {
+        "eer": eer,
+        "eer_threshold": threshold,
+        "min_dcf_0.01": min_dcf(scores, labels, 0.01)[0],
+        "min_dcf_0.05": min_dcf(scores, labels, 0.05)[0],
+    }

@@ -65,9 +65,15 @@ class Embedder:
         min_samples: clips shorter than this (the front end's window) raise.
     """
 
-    def __init__(self, model, crops: int = 0, crop_seconds: float = 3.0,
-                 min_seconds: float = 1.0, max_batch_seconds: float = 240.0,
-                 min_samples: int = 400):
+    def __init__(
+        self,
+        model,
+        crops: int = 0,
+        crop_seconds: float = 3.0,
+        min_seconds: float = 1.0,
+        max_batch_seconds: float = 240.0,
+        min_samples: int = 400,
+    ):
         if crops < 0:
             raise ValueError(f"crops must be >= 0, got {crops}")
         self.model = model
@@ -83,7 +89,7 @@ class Embedder:
         if num_samples <= self.min_length:
             return self.min_length
         steps = math.floor(math.log(num_samples / self.min_length) / math.log(LENGTH_GRID_RATIO))
-        length = int(self.min_length * LENGTH_GRID_RATIO ** steps)
+        length = int(self.min_length * LENGTH_GRID_RATIO**steps)
         # float rounding must never make the grid length exceed the clip
         return min(length, num_samples)
 
@@ -93,15 +99,20 @@ class Embedder:
             x = wrap_to_length(x, max(x.size, self.min_length))
             return [x[: self.grid_length(x.size)]]
         x = wrap_to_length(x, max(x.size, self.crop_samples))
-        return [x[s: s + self.crop_samples] for s in crop_starts(x.size, self.crop_samples,
-                                                                  self.crops)]
+        return [
+            x[s : s + self.crop_samples] for s in crop_starts(x.size, self.crop_samples, self.crops)
+        ]
 
     def check(self, x: np.ndarray, source="<waveform>") -> None:
         """Raise :class:`AudioError` for a clip the front end cannot analyse."""
         if x.size < self.min_samples:
-            raise AudioError(source, f"too short to embed: {1000 * x.size / SAMPLE_RATE:.1f} ms "
-                             f"(the front end needs {1000 * self.min_samples / SAMPLE_RATE:.0f} "
-                             "ms)", "use a clip of at least 0.5 s")
+            raise AudioError(
+                source,
+                f"too short to embed: {1000 * x.size / SAMPLE_RATE:.1f} ms "
+                f"(the front end needs {1000 * self.min_samples / SAMPLE_RATE:.0f} "
+                "ms)",
+                "use a clip of at least 0.5 s",
+            )
 
     def __call__(self, waveforms, sources=None) -> np.ndarray:
         """Embed 16 kHz waveforms.
@@ -113,7 +124,9 @@ class Embedder:
         Returns:
             ``[n, D]`` float32, each row L2-normalised.
         """
-        sources = sources if sources is not None else [f"<waveform {i}>" for i in range(len(waveforms))]
+        sources = (
+            sources if sources is not None else [f"<waveform {i}>" for i in range(len(waveforms))]
+        )
         pieces, owner = [], []
         for i, (x, source) in enumerate(zip(waveforms, sources)):
             x = np.asarray(x, dtype=np.float32).reshape(-1)
@@ -129,11 +142,15 @@ class Embedder:
         for length, members in sorted(by_length.items()):
             per_batch = max(1, self.max_batch_samples // length)
             for start in range(0, len(members), per_batch):
-                batch = members[start: start + per_batch]
+                batch = members[start : start + per_batch]
                 emb = self._call(tf.constant(np.stack([pieces[j] for j in batch])))
                 for j, e in zip(batch, l2_normalize(np.asarray(emb, dtype=np.float32))):
                     outputs[j] = e
-        outputs = np.stack(outputs) if outputs else np.zeros((0, self.model.outputs[0].shape[-1]), np.float32)
+        outputs = (
+            np.stack(outputs)
+            if outputs
+            else np.zeros((0, self.model.outputs[0].shape[-1]), np.float32)
+        )
         result = np.zeros((len(waveforms), outputs.shape[1]), np.float32)
         np.add.at(result, owner, outputs)
         return l2_normalize(result)

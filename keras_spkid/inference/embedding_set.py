@@ -50,8 +50,10 @@ class EmbeddingSet:
 
     def require_speakers(self, source="embeddings") -> np.ndarray:
         if self.speakers is None:
-            raise DataError(f"{source}: no speaker labels (extract from a list with a "
-                            "'speaker' column, or from a folder-per-speaker tree)")
+            raise DataError(
+                f"{source}: no speaker labels (extract from a list with a "
+                "'speaker' column, or from a folder-per-speaker tree)"
+            )
         return self.speakers
 
     def recordings(self) -> np.ndarray:
@@ -62,25 +64,33 @@ class EmbeddingSet:
     def select(self, index) -> EmbeddingSet:
         index = np.asarray(index)
         return EmbeddingSet(
-            self.paths[index], self.embeddings[index],
+            self.paths[index],
+            self.embeddings[index],
             None if self.speakers is None else self.speakers[index],
-            None if self.seconds is None else self.seconds[index], dict(self.info))
+            None if self.seconds is None else self.seconds[index],
+            dict(self.info),
+        )
 
     def lookup(self, paths, source="trials") -> np.ndarray:
         """Rows of ``paths`` (raises naming the first path that has no embedding)."""
         row = {p: i for i, p in enumerate(self.paths)}
         missing = [p for p in paths if p not in row]
         if missing:
-            raise DataError(f"{source}: {len(missing)} paths have no embedding, e.g. "
-                            f"{missing[0]!r} (extract embeddings for every file of the list)")
+            raise DataError(
+                f"{source}: {len(missing)} paths have no embedding, e.g. "
+                f"{missing[0]!r} (extract embeddings for every file of the list)"
+            )
         return np.asarray([row[p] for p in paths], dtype=np.int64)
 
     def save(self, path) -> None:
         """Write atomically (temp file, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fields = {"paths": self.paths, "embeddings": self.embeddings,
-                  "info": np.asarray(json.dumps(self.info, sort_keys=True))}
+        fields = {
+            "paths": self.paths,
+            "embeddings": self.embeddings,
+            "info": np.asarray(json.dumps(self.info, sort_keys=True)),
+        }
         if self.speakers is not None:
             fields["speakers"] = self.speakers
         if self.seconds is not None:
@@ -96,12 +106,18 @@ class EmbeddingSet:
         try:
             with np.load(path, allow_pickle=False) as data:
                 if "paths" not in data or "embeddings" not in data:
-                    raise DataError(f"{path}: not an embeddings file (needs 'paths' and "
-                                    "'embeddings'; make it with extract_embeds.py)")
+                    raise DataError(
+                        f"{path}: not an embeddings file (needs 'paths' and "
+                        "'embeddings'; make it with extract_embeds.py)"
+                    )
                 info = json.loads(str(data["info"])) if "info" in data else {}
-                return cls(data["paths"], data["embeddings"],
-                           data["speakers"] if "speakers" in data else None,
-                           data["seconds"] if "seconds" in data else None, info)
+                return cls(
+                    data["paths"],
+                    data["embeddings"],
+                    data["speakers"] if "speakers" in data else None,
+                    data["seconds"] if "seconds" in data else None,
+                    info,
+                )
         except (OSError, ValueError, zipfile.BadZipFile) as error:
             raise DataError(f"{path}: cannot read embeddings ({error})") from None
 
@@ -109,8 +125,20 @@ class EmbeddingSet:
     def concatenate(cls, sets: list[EmbeddingSet], info=None) -> EmbeddingSet:
         if not sets:
             raise ValueError("nothing to concatenate")
-        speakers = None if any(s.speakers is None for s in sets) else np.concatenate([s.speakers for s in sets])
-        seconds = None if any(s.seconds is None for s in sets) else np.concatenate([s.seconds for s in sets])
-        return cls(np.concatenate([s.paths for s in sets]),
-                   np.concatenate([s.embeddings for s in sets]), speakers, seconds,
-                   dict(info if info is not None else sets[0].info))
+        speakers = (
+            None
+            if any(s.speakers is None for s in sets)
+            else np.concatenate([s.speakers for s in sets])
+        )
+        seconds = (
+            None
+            if any(s.seconds is None for s in sets)
+            else np.concatenate([s.seconds for s in sets])
+        )
+        return cls(
+            np.concatenate([s.paths for s in sets]),
+            np.concatenate([s.embeddings for s in sets]),
+            speakers,
+            seconds,
+            dict(info if info is not None else sets[0].info),
+        )

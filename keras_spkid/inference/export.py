@@ -55,23 +55,44 @@ def export_tflite(model: keras.Model, target, source="model") -> Path:
     target = Path(target)
     try:
         with atomic_path(target, ".tflite") as tmp:
-            model.export(str(tmp), format="litert", verbose=False,
-                         input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")],
-                         target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
+            model.export(
+                str(tmp),
+                format="litert",
+                verbose=False,
+                input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")],
+                target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]},
+            )
     except Exception as error:  # noqa: BLE001 - ConverterError is not public; tracing raises others
         # ConverterError.errors names the offending ops; its text is pages of MLIR.
-        ops = sorted({e.operator.name.removeprefix("tf.")
-                      for e in getattr(error, "errors", []) if e.operator.name})
+        ops = sorted(
+            {
+                e.operator.name.removeprefix("tf.")
+                for e in getattr(error, "errors", [])
+                if e.operator.name
+            }
+        )
         lines = str(error).strip().splitlines()
-        reason = (f"ops with no LiteRT builtin: {', '.join(ops)}" if ops
-                  else lines[0][:200] if lines else type(error).__name__)
-        raise ModelError(f"{source}: cannot convert to LiteRT ({reason}; export the keras or "
-                         "savedmodel format instead)") from None
+        reason = (
+            f"ops with no LiteRT builtin: {', '.join(ops)}"
+            if ops
+            else lines[0][:200]
+            if lines
+            else type(error).__name__
+        )
+        raise ModelError(
+            f"{source}: cannot convert to LiteRT ({reason}; export the keras or "
+            "savedmodel format instead)"
+        ) from None
     return target
 
 
-def export_model(model_path, out_dir, calibration: Calibration | None = None,
-                 formats=("keras",), provenance: dict | None = None) -> list[Path]:
+def export_model(
+    model_path,
+    out_dir,
+    calibration: Calibration | None = None,
+    formats=("keras",),
+    provenance: dict | None = None,
+) -> list[Path]:
     """Export ``model_path`` (a run's encoder or a raw-audio model) into ``out_dir``.
 
     Args:

@@ -55,8 +55,10 @@ class ExtractionReport:
         return self.wall_seconds / self.audio_seconds if self.audio_seconds else float("nan")
 
     def __str__(self) -> str:
-        text = (f"embedded {self.embedded} files ({self.audio_seconds / 60:.1f} min of audio) in "
-                f"{self.wall_seconds:.1f} s: real-time factor {self.real_time_factor:.4f}")
+        text = (
+            f"embedded {self.embedded} files ({self.audio_seconds / 60:.1f} min of audio) in "
+            f"{self.wall_seconds:.1f} s: real-time factor {self.real_time_factor:.4f}"
+        )
         if self.failed:
             text += f"; {self.failed} failed, listed in {self.failures_path}"
         return text
@@ -83,10 +85,18 @@ def _read(path: Path):
         return None, str(error)
 
 
-def extract_embeddings(model: EmbeddingModel, paths: list[str], root, output,
-                       speakers: list[str] | None = None, crops: int = 0,
-                       crop_seconds: float = 3.0, chunk_size: int = 512,
-                       workers: int | None = None, progress: bool = True) -> ExtractionReport:
+def extract_embeddings(
+    model: EmbeddingModel,
+    paths: list[str],
+    root,
+    output,
+    speakers: list[str] | None = None,
+    crops: int = 0,
+    crop_seconds: float = 3.0,
+    chunk_size: int = 512,
+    workers: int | None = None,
+    progress: bool = True,
+) -> ExtractionReport:
     """Embed ``root / path`` for every path and save an EmbeddingSet to ``output``.
 
     Args:
@@ -108,15 +118,17 @@ def extract_embeddings(model: EmbeddingModel, paths: list[str], root, output,
     parts_dir = output.with_name(output.name + ".parts")
     fingerprint = _fingerprint(model, paths, root, crops, crop_seconds)
     stamp = parts_dir / "job.json"
-    if parts_dir.is_dir() and (not stamp.is_file()
-                               or json.loads(stamp.read_text()).get("fingerprint") != fingerprint):
+    if parts_dir.is_dir() and (
+        not stamp.is_file() or json.loads(stamp.read_text()).get("fingerprint") != fingerprint
+    ):
         logger.warning("%s: left by a different extraction job; starting afresh", parts_dir)
         shutil.rmtree(parts_dir)
     parts_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps({"fingerprint": fingerprint}))
 
-    embedder = Embedder(model.model, crops=crops, crop_seconds=crop_seconds,
-                        min_samples=model.min_samples)
+    embedder = Embedder(
+        model.model, crops=crops, crop_seconds=crop_seconds, min_samples=model.min_samples
+    )
     workers = workers or min(8, os.cpu_count() or 1)
     chunks = range(0, len(paths), chunk_size)
     start_time = time.perf_counter()
@@ -125,7 +137,7 @@ def extract_embeddings(model: EmbeddingModel, paths: list[str], root, output,
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         for number, start in enumerate(chunks):
             part = parts_dir / f"part-{number:05d}.npz"
-            names = paths[start: start + chunk_size]
+            names = paths[start : start + chunk_size]
             if part.is_file():
                 bar.update(len(names))
                 continue
@@ -147,9 +159,13 @@ def extract_embeddings(model: EmbeddingModel, paths: list[str], root, output,
             seconds = np.asarray([w.size / SAMPLE_RATE for w in waves], np.float32)
             audio_seconds += float(seconds.sum())
             with atomic_path(part, ".npz") as tmp:
-                np.savez(tmp, rows=np.asarray([start + i for i in good], np.int64),
-                         embeddings=embeddings, seconds=seconds,
-                         failures=np.asarray(json.dumps(failures)))
+                np.savez(
+                    tmp,
+                    rows=np.asarray([start + i for i in good], np.int64),
+                    embeddings=embeddings,
+                    seconds=seconds,
+                    failures=np.asarray(json.dumps(failures)),
+                )
             bar.update(len(names))
     bar.close()
     wall = time.perf_counter() - start_time
@@ -164,22 +180,36 @@ def extract_embeddings(model: EmbeddingModel, paths: list[str], root, output,
     rows = np.concatenate(rows)
     failures_file = failures_path_for(output)
     if failures:
-        with atomic_path(failures_file) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        with (
+            atomic_path(failures_file) as tmp,
+            open(tmp, "w", newline="", encoding="utf-8") as handle,
+        ):
             writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
             writer.writerow(["path", "reason"])
             writer.writerows(failures)
     elif failures_file.exists():
         failures_file.unlink()
     if rows.size == 0:
-        raise DataError(f"{output}: none of the {len(paths)} files could be embedded; "
-                        f"reasons in {failures_file}")
-    info = {"model": str(model.path), "model_sha256": model.sha256, "crops": crops,
-            "crop_seconds": crop_seconds if crops else None,
-            "dim": model.dim}
+        raise DataError(
+            f"{output}: none of the {len(paths)} files could be embedded; "
+            f"reasons in {failures_file}"
+        )
+    info = {
+        "model": str(model.path),
+        "model_sha256": model.sha256,
+        "crops": crops,
+        "crop_seconds": crop_seconds if crops else None,
+        "dim": model.dim,
+    }
     result = EmbeddingSet(
-        np.asarray(paths)[rows], np.concatenate(embeddings),
-        None if speakers is None else np.asarray(speakers)[rows], np.concatenate(seconds), info)
+        np.asarray(paths)[rows],
+        np.concatenate(embeddings),
+        None if speakers is None else np.asarray(speakers)[rows],
+        np.concatenate(seconds),
+        info,
+    )
     result.save(output)
     shutil.rmtree(parts_dir)
-    return ExtractionReport(len(result), len(failures), audio_seconds, wall,
-                            failures_file if failures else None)
+    return ExtractionReport(
+        len(result), len(failures), audio_seconds, wall, failures_file if failures else None
+    )

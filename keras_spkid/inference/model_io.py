@@ -102,8 +102,10 @@ def load_embedding_model(path=None) -> EmbeddingModel:
     hint = "give the best/model.keras of a training run, or leave --model out for the default"
     if not path.is_file():
         if path == DEFAULT_MODEL:
-            raise ModelError(f"{path}: the built-in default model is missing from this "
-                             "installation (reinstall keras-spkid, or give --model)")
+            raise ModelError(
+                f"{path}: the built-in default model is missing from this "
+                "installation (reinstall keras-spkid, or give --model)"
+            )
         raise ModelError(f"{path}: model file not found ({hint})")
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path}: not a Keras model (expected a .keras archive; {hint})")
@@ -115,15 +117,19 @@ def load_embedding_model(path=None) -> EmbeddingModel:
         raise ModelError(f"{path}: cannot load the Keras model ({first}; {hint})") from None
     shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else ()
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
-        raise ModelError(f"{path}: model gives {[tuple(o.shape) for o in model.outputs]}, "
-                         f"not one embedding [batch, dim] per clip ({hint})")
+        raise ModelError(
+            f"{path}: model gives {[tuple(o.shape) for o in model.outputs]}, "
+            f"not one embedding [batch, dim] per clip ({hint})"
+        )
     if len(shape) == 3:  # an encoder on filterbanks: put the training front end in front
         from keras_spkid.models import with_frontend
 
         model = with_frontend(model, LogMel(n_mels=int(shape[-1])))
     elif len(shape) != 2:
-        raise ModelError(f"{path}: model input {shape} is neither audio [batch, samples] "
-                         f"nor filterbanks [batch, frames, n_mels] ({hint})")
+        raise ModelError(
+            f"{path}: model input {shape} is neither audio [batch, samples] "
+            f"nor filterbanks [batch, frames, n_mels] ({hint})"
+        )
     frontend = _find_frontend(model)
     if frontend is None:
         raise ModelError(f"{path}: model takes audio but has no LogMel front end ({hint})")

@@ -102,12 +102,16 @@ class SelfAttentivePooling(keras.layers.Layer):
         channels = int(input_shape[-1])
         units = self.units or channels
         self.kernel = self.add_weight(
-            name="kernel", shape=(channels, units), initializer=self.kernel_initializer,
+            name="kernel",
+            shape=(channels, units),
+            initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
         )
         self.bias = self.add_weight(name="bias", shape=(units,), initializer="zeros")
         self.context = self.add_weight(
-            name="context", shape=(units, 1), initializer=self.context_initializer,
+            name="context",
+            shape=(units, 1),
+            initializer=self.context_initializer,
             regularizer=self.kernel_regularizer,
         )
 
@@ -161,7 +165,9 @@ class AttentiveStatisticsPooling(SelfAttentivePooling):
         self.variance_floor = variance_floor
 
     def call(self, inputs):
-        weights = ops.expand_dims(self.attention_weights(inputs), -1)  # [:, :, None] does not convert to LiteRT
+        weights = ops.expand_dims(
+            self.attention_weights(inputs), -1
+        )  # [:, :, None] does not convert to LiteRT
         x = ops.cast(inputs, "float32")
         mean = ops.sum(x * weights, axis=1)
         variance = ops.sum(ops.square(x) * weights, axis=1) - ops.square(mean)
@@ -231,11 +237,15 @@ class MultiHeadSelfAttentionPooling(keras.layers.Layer):
         _check_rank3(input_shape, type(self).__name__)
         channels = int(input_shape[-1])
         self.ws1 = self.add_weight(
-            name="ws1", shape=(channels, self.units), initializer=self.kernel_initializer,
+            name="ws1",
+            shape=(channels, self.units),
+            initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
         )
         self.ws2 = self.add_weight(
-            name="ws2", shape=(self.units, self.n_hops), initializer=self.kernel_initializer,
+            name="ws2",
+            shape=(self.units, self.n_hops),
+            initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
         )
 

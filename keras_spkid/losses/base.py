@@ -70,9 +70,7 @@ def check_embeddings_rank(embeddings, head: str) -> None:
 def check_clips_per_speaker(clips_per_speaker, head: str, minimum: int = 2) -> int:
     """Validate ``clips_per_speaker`` (an int >= ``minimum``) before any work."""
     if isinstance(clips_per_speaker, bool) or not isinstance(clips_per_speaker, int):
-        raise ValueError(
-            f"{head} needs an integer clips_per_speaker, got {clips_per_speaker!r}"
-        )
+        raise ValueError(f"{head} needs an integer clips_per_speaker, got {clips_per_speaker!r}")
     if clips_per_speaker < minimum:
         raise ValueError(
             f"{head} needs clips_per_speaker >= {minimum} (got {clips_per_speaker}): it "
@@ -86,8 +84,7 @@ def check_num_classes(num_classes, head: str) -> int:
     """Validate ``num_classes`` (an int >= 2) before any work."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(
-            f"{head} needs num_classes >= 2 (the number of training speakers), "
-            f"got {num_classes!r}"
+            f"{head} needs num_classes >= 2 (the number of training speakers), got {num_classes!r}"
         )
     return num_classes
 
@@ -134,9 +131,7 @@ def add_scale_and_bias(layer: keras.layers.Layer, init_w: float, init_b: float):
         constraint=MinValue(MIN_W),
         name="w",
     )
-    b = layer.add_weight(
-        shape=(), initializer=keras.initializers.Constant(float(init_b)), name="b"
-    )
+    b = layer.add_weight(shape=(), initializer=keras.initializers.Constant(float(init_b)), name="b")
     return w, b
 
 

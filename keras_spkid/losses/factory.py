@@ -56,9 +56,7 @@ def get_loss_head(
     """
     key = str(name).strip().lower()
     if key not in LOSS_HEADS:
-        raise ValueError(
-            f"unknown loss {name!r}; valid names: {', '.join(sorted(LOSS_HEADS))}"
-        )
+        raise ValueError(f"unknown loss {name!r}; valid names: {', '.join(sorted(LOSS_HEADS))}")
     cls, needs_classes, needs_clips = LOSS_HEADS[key]
     allowed = _options(cls) + ["name"]
     unknown = sorted(set(kwargs) - set(allowed))

@@ -52,8 +52,7 @@ def _check_count(value, name: str) -> int:
 def _check_matrix(x, name: str) -> None:
     if x.shape.rank is not None and x.shape.rank not in (2, 3):
         raise ValueError(
-            f"{name} must have shape [rows, dim] or [tasks, rows, dim], "
-            f"got shape {tuple(x.shape)}"
+            f"{name} must have shape [rows, dim] or [tasks, rows, dim], got shape {tuple(x.shape)}"
         )
 
 

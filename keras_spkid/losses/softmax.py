@@ -96,7 +96,6 @@ class SoftmaxHead(_PlainClassifierHead):
         return tf.matmul(x, self.kernel) + self.bias
 
 
-
 @keras.saving.register_keras_serializable(package="keras_spkid")
 class AMSoftmaxHead(LossHead):
     """Additive-margin softmax (CosFace): ``s * (cos(theta_c) - m * [c == y])``.
@@ -241,4 +240,3 @@ class GlobalClassifierHead(_PlainClassifierHead):
         """``[B*M, C]`` dot products with the unit-normalised class weights."""
         self._ensure_built(embeddings)
         return self.classifier(embeddings)
-

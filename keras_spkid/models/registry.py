@@ -24,7 +24,9 @@ def available_encoders() -> list[str]:
     return sorted(ENCODERS)
 
 
-def build_encoder(name: str, n_mels: int = 64, embedding_dim: int | None = None, **kwargs) -> keras.Model:
+def build_encoder(
+    name: str, n_mels: int = 64, embedding_dim: int | None = None, **kwargs
+) -> keras.Model:
     """Build an encoder ``[B, T, n_mels]`` -> ``[B, D]`` by name.
 
     Args:
@@ -87,7 +89,8 @@ def with_frontend(
     frontend_mels = getattr(frontend, "n_mels", None)
     if frontend_mels is not None and frontend_mels != n_mels:
         raise ValueError(
-            f"front end gives {frontend_mels} mel bands but encoder {encoder.name!r} expects {n_mels}"
+            f"front end gives {frontend_mels} mel bands but encoder {encoder.name!r} "
+            f"expects {n_mels}"
         )
     waveform = keras.Input(shape=(None,), name="waveform")
     features = frontend(waveform)

@@ -63,12 +63,16 @@ def squeeze_excitation(x, reduction: int, name: str):
     """Channel gating: global average -> Dense(C / r, relu) -> Dense(C, sigmoid) -> scale."""
     channels = x.shape[-1]
     s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_se_squeeze")(x)
-    s = keras.layers.Dense(max(1, channels // reduction), activation="relu", name=f"{name}_se_fc1")(s)
+    s = keras.layers.Dense(max(1, channels // reduction), activation="relu", name=f"{name}_se_fc1")(
+        s
+    )
     s = keras.layers.Dense(channels, activation="sigmoid", name=f"{name}_se_fc2")(s)
     return keras.layers.Multiply(name=f"{name}_se_scale")([x, s])
 
 
-def basic_block(x, filters: int, strides=(1, 1), se_reduction: int | None = None, name: str = "block"):
+def basic_block(
+    x, filters: int, strides=(1, 1), se_reduction: int | None = None, name: str = "block"
+):
     """Post-activation basic residual block on ``[B, T, F, C]`` (optionally with SE).
 
     Args:
@@ -81,8 +85,9 @@ def basic_block(x, filters: int, strides=(1, 1), se_reduction: int | None = None
     Returns ``[B, ceil(T / s_t), ceil(F / s_f), filters]``.
     """
     strides = _pair(strides, "strides")
-    y = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
-                            name=f"{name}_conv1")(x)
+    y = keras.layers.Conv2D(
+        filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv1"
+    )(x)
     y = keras.layers.BatchNormalization(name=f"{name}_bn1")(y)
     y = keras.layers.ReLU(name=f"{name}_relu1")(y)
     y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
@@ -91,8 +96,9 @@ def basic_block(x, filters: int, strides=(1, 1), se_reduction: int | None = None
         y = squeeze_excitation(y, se_reduction, name)
     shortcut = x
     if strides != (1, 1) or x.shape[-1] != filters:
-        shortcut = keras.layers.Conv2D(filters, 1, strides=strides, use_bias=False,
-                                       name=f"{name}_proj_conv")(x)
+        shortcut = keras.layers.Conv2D(
+            filters, 1, strides=strides, use_bias=False, name=f"{name}_proj_conv"
+        )(x)
         shortcut = keras.layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
     y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
     return keras.layers.ReLU(name=f"{name}_out")(y)
@@ -173,8 +179,14 @@ def build_resnet(
 
     inputs = filterbank_input(n_mels)
     x = add_channel_axis(inputs, n_mels)
-    x = keras.layers.Conv2D(widths[0], stem_kernel, strides=_pair(stem_strides, "stem_strides"),
-                            padding="same", use_bias=False, name="stem_conv")(x)
+    x = keras.layers.Conv2D(
+        widths[0],
+        stem_kernel,
+        strides=_pair(stem_strides, "stem_strides"),
+        padding="same",
+        use_bias=False,
+        name="stem_conv",
+    )(x)
     x = keras.layers.BatchNormalization(name="stem_bn")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     if stem_pool:
@@ -184,7 +196,9 @@ def build_resnet(
     for stage, (count, width, strides) in enumerate(zip(blocks, widths, stage_strides), start=1):
         for index in range(count):
             x = basic_block(
-                x, width, strides if index == 0 else (1, 1),
+                x,
+                width,
+                strides if index == 0 else (1, 1),
                 se_reduction=se_reduction if squeeze_excitation else None,
                 name=f"stage{stage}_block{index + 1}",
             )
@@ -200,14 +214,20 @@ def build_resnet(
         x = AttentiveStatisticsPooling(units=pooling_units, name="pooling")(x)
     else:
         x = MultiHeadSelfAttentionPooling(
-            n_hops=n_hops, units=pooling_units or 256, penalty_weight=penalty_weight,
+            n_hops=n_hops,
+            units=pooling_units or 256,
+            penalty_weight=penalty_weight,
             name="pooling",
         )(x)
     if head_bn_relu:
         x = keras.layers.BatchNormalization(name="pooled_bn")(x)
         x = keras.layers.ReLU(name="pooled_relu")(x)
-    x = keras.layers.Dense(embedding_dim, activation=embedding_activation,
-                           use_bias=embedding_use_bias, name="embedding_dense")(x)
+    x = keras.layers.Dense(
+        embedding_dim,
+        activation=embedding_activation,
+        use_bias=embedding_use_bias,
+        name="embedding_dense",
+    )(x)
     return keras.Model(inputs, float32_output(x), name=name)
 
 
@@ -230,21 +250,32 @@ RESNET34_DEFAULTS = dict(
 RESNET34_PRESETS = {
     # voxceleb_trainer ResNetSE34L ("Fast ResNet-34"): SE blocks, mean over frequency, SAP.
     "se34l": dict(
-        squeeze_excitation=True, se_reduction=8, frequency_pooling="mean", pooling_units=None,
+        squeeze_excitation=True,
+        se_reduction=8,
+        frequency_pooling="mean",
+        pooling_units=None,
     ),
     # meta-SR ResNet-34 at width 32: global average pooling, BN -> ReLU -> bias-free FC.
     "metasr": dict(
-        base_width=32, stem_strides=(1, 1), stage_strides=(1, 2, 2, 2),
-        frequency_pooling="mean", pooling="tap", head_bn_relu=True, embedding_use_bias=False,
+        base_width=32,
+        stem_strides=(1, 1),
+        stage_strides=(1, 2, 2, 2),
+        frequency_pooling="mean",
+        pooling="tap",
+        head_bn_relu=True,
+        embedding_use_bias=False,
     ),
 }
 
 
-def build_resnet34(n_mels: int = 64, preset: str | None = None, name: str = "resnet34", **kwargs) -> keras.Model:
+def build_resnet34(
+    n_mels: int = 64, preset: str | None = None, name: str = "resnet34", **kwargs
+) -> keras.Model:
     """ResNet-34 at reduced width (base 16): ``[B, T, n_mels]`` to ``[B, 256]`` by default.
 
     Starts from :data:`RESNET34_DEFAULTS` (ResNetSE34L layout without SE, frequency
-    flattened into channels, SAP with a 128-wide attention, ``Dense(256)``), applies ``preset`` (``"se34l"`` or
+    flattened into channels, SAP with a 128-wide attention, ``Dense(256)``), applies
+    ``preset`` (``"se34l"`` or
     ``"metasr"``, see :data:`RESNET34_PRESETS`), then any keyword of
     :func:`build_resnet` given here (``base_width=32``, ``pooling="asp"``,
     ``squeeze_excitation=True``, ``embedding_dim=512`` ...).

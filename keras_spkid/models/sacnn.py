@@ -77,18 +77,27 @@ def build_sacnn(
     inputs = filterbank_input(n_mels)
     x = add_channel_axis(inputs, n_mels)
     for i, width in enumerate(widths, start=1):
-        x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"block{i}_conv1")(x)
-        x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"block{i}_conv2")(x)
+        x = keras.layers.Conv2D(
+            width, 3, padding="same", activation="relu", name=f"block{i}_conv1"
+        )(x)
+        x = keras.layers.Conv2D(
+            width, 3, padding="same", activation="relu", name=f"block{i}_conv2"
+        )(x)
         x = keras.layers.BatchNormalization(name=f"block{i}_bn")(x)
         x = keras.layers.MaxPooling2D(2, padding="same", name=f"block{i}_pool")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"block{i}_dropout")(x)
     x = collapse_frequency(x, "flatten")
     x = MultiHeadSelfAttentionPooling(
-        n_hops=n_hops, units=attention_units, merge=attention_merge,
-        penalty_weight=penalty_weight, name="self_attention",
+        n_hops=n_hops,
+        units=attention_units,
+        merge=attention_merge,
+        penalty_weight=penalty_weight,
+        name="self_attention",
     )(x)
-    x = keras.layers.Dense(embedding_dim, activation=embedding_activation, name="embedding_dense")(x)
+    x = keras.layers.Dense(embedding_dim, activation=embedding_activation, name="embedding_dense")(
+        x
+    )
     return keras.Model(inputs, float32_output(x), name=name)
 
 

@@ -42,7 +42,7 @@ class ASNorm:
         embeddings = l2_normalize(np.atleast_2d(embeddings))
         means, stds = [], []
         for start in range(0, len(embeddings), self.chunk):
-            scores = embeddings[start: start + self.chunk] @ self.cohort.T
+            scores = embeddings[start : start + self.chunk] @ self.cohort.T
             top = -np.partition(-scores, self.top_k - 1, axis=1)[:, : self.top_k]
             means.append(top.mean(axis=1))
             stds.append(top.std(axis=1))

@@ -65,8 +65,10 @@ class Calibration:
             fields = json.loads(text)
             return cls(**fields)
         except (ValueError, TypeError) as error:
-            raise DataError(f"{source}: not a calibration file ({error}); "
-                            "make one with 'spkid eval verify --calibrate'") from None
+            raise DataError(
+                f"{source}: not a calibration file ({error}); "
+                "make one with 'spkid eval verify --calibrate'"
+            ) from None
 
     def save(self, path) -> None:
         """Write atomically (temp file, then rename)."""
@@ -80,15 +82,21 @@ class Calibration:
         return cls.from_json(path.read_text(), path)
 
     def describe(self) -> str:
-        how = ("equal-error point" if self.method == "eer"
-               else f"false-accept rate {100 * self.target_far:g}%")
-        return (f"threshold {self.threshold:.4f} ({self.score} score, chosen at the {how}: "
-                f"{100 * self.false_accept:.2f}% false accepts, "
-                f"{100 * self.false_reject:.2f}% false rejects; EER {100 * self.eer:.2f}%)")
+        how = (
+            "equal-error point"
+            if self.method == "eer"
+            else f"false-accept rate {100 * self.target_far:g}%"
+        )
+        return (
+            f"threshold {self.threshold:.4f} ({self.score} score, chosen at the {how}: "
+            f"{100 * self.false_accept:.2f}% false accepts, "
+            f"{100 * self.false_reject:.2f}% false rejects; EER {100 * self.eer:.2f}%)"
+        )
 
 
-def calibrate(scores, labels, method: str = "eer", far: float = 0.01, score: str = "cosine",
-              trials: str = "") -> Calibration:
+def calibrate(
+    scores, labels, method: str = "eer", far: float = 0.01, score: str = "cosine", trials: str = ""
+) -> Calibration:
     """Choose a threshold on dev trial ``scores`` with 0/1 ``labels``.
 
     Args:
@@ -106,10 +114,16 @@ def calibrate(scores, labels, method: str = "eer", far: float = 0.01, score: str
     rates = error_rates(scores, labels)
     i = int(np.searchsorted(rates.thresholds, threshold))
     return Calibration(
-        threshold=float(threshold), method=method, false_accept=float(rates.false_alarm[i]),
-        false_reject=float(rates.miss[i]), eer=float(eer),
-        target_far=float(far) if method == "far" else None, score=score, trials=str(trials),
-        num_target=int(labels.sum()), num_nontarget=int(labels.size - labels.sum()),
+        threshold=float(threshold),
+        method=method,
+        false_accept=float(rates.false_alarm[i]),
+        false_reject=float(rates.miss[i]),
+        eer=float(eer),
+        target_far=float(far) if method == "far" else None,
+        score=score,
+        trials=str(trials),
+        num_target=int(labels.sum()),
+        num_nontarget=int(labels.size - labels.sum()),
     )
 
 
@@ -130,8 +144,12 @@ def all_pair_trials(embeddings, speakers) -> tuple[np.ndarray, np.ndarray]:
     return scores, (speakers[:, None] == speakers[None, :])[upper].astype(np.int8)
 
 
-def calibrate_balanced(groups: dict[str, tuple[np.ndarray, np.ndarray]], method: str = "eer",
-                       far: float = 0.01, seed: int = 0) -> tuple[Calibration, dict]:
+def calibrate_balanced(
+    groups: dict[str, tuple[np.ndarray, np.ndarray]],
+    method: str = "eer",
+    far: float = 0.01,
+    seed: int = 0,
+) -> tuple[Calibration, dict]:
     """One threshold for several kinds of speech (corpora, channels), none dominating.
 
     Each group (e.g. the dev speakers of one corpus, scored only against each other: a
@@ -164,15 +182,22 @@ def calibrate_balanced(groups: dict[str, tuple[np.ndarray, np.ndarray]], method:
             chosen = rng.choice(np.flatnonzero(group_labels == value), count, replace=False)
             scores.append(group_scores[chosen])
             labels.append(np.full(count, value, np.int8))
-    calibration = calibrate(np.concatenate(scores), np.concatenate(labels), method, far,
-                            trials=" + ".join(groups) + f" (balanced, {n_target} targets and "
-                            f"{n_nontarget} non-targets each)")
+    calibration = calibrate(
+        np.concatenate(scores),
+        np.concatenate(labels),
+        method,
+        far,
+        trials=" + ".join(groups) + f" (balanced, {n_target} targets and "
+        f"{n_nontarget} non-targets each)",
+    )
     per_group = {}
     for name, (group_scores, group_labels) in groups.items():
         accepted = group_scores >= calibration.threshold
         per_group[name] = {
-            "targets": int(np.sum(group_labels)), "nontargets": int(np.sum(group_labels == 0)),
+            "targets": int(np.sum(group_labels)),
+            "nontargets": int(np.sum(group_labels == 0)),
             "eer": float(equal_error_rate(group_scores, group_labels)[0]),
             "false_accept": float(np.mean(accepted[group_labels == 0])),
-            "false_reject": float(np.mean(~accepted[group_labels == 1]))}
+            "false_reject": float(np.mean(~accepted[group_labels == 1])),
+        }
     return calibration, per_group

@@ -49,9 +49,13 @@ class Identification:
     threshold: float | None
 
     def as_dict(self) -> dict:
-        return {"matches": [{"name": m.name, "speaker": m.speaker, "score": round(m.score, 6)}
-                            for m in self.matches],
-                "decision": self.decision}
+        return {
+            "matches": [
+                {"name": m.name, "speaker": m.speaker, "score": round(m.score, 6)}
+                for m in self.matches
+            ],
+            "decision": self.decision,
+        }
 
 
 class Gallery:
@@ -67,16 +71,29 @@ class Gallery:
         meta: free-form provenance (model path, calibration) kept in the file.
     """
 
-    def __init__(self, speakers, prototypes, names=None, counts=None,
-                 threshold: float | None = None, meta: dict | None = None):
+    def __init__(
+        self,
+        speakers,
+        prototypes,
+        names=None,
+        counts=None,
+        threshold: float | None = None,
+        meta: dict | None = None,
+    ):
         self.speakers = [str(s) for s in speakers]
         if len(set(self.speakers)) != len(self.speakers):
             raise ValueError("speaker ids of a gallery must be unique")
         prototypes = np.asarray(prototypes, np.float32)
         width = prototypes.shape[-1] if prototypes.ndim == 2 else 0
-        self.prototypes = prototypes.reshape(len(self.speakers), -1) if len(self.speakers) else np.zeros((0, width), np.float32)
+        self.prototypes = (
+            prototypes.reshape(len(self.speakers), -1)
+            if len(self.speakers)
+            else np.zeros((0, width), np.float32)
+        )
         self.names = [str(n) for n in (names if names is not None else self.speakers)]
-        self.counts = np.asarray(counts if counts is not None else np.ones(len(self.speakers)), np.int64)
+        self.counts = np.asarray(
+            counts if counts is not None else np.ones(len(self.speakers)), np.int64
+        )
         self.threshold = threshold
         self.meta = dict(meta or {})
         self._index: dict[str, SearchIndex] = {}
@@ -116,8 +133,10 @@ class Gallery:
         """Add a speaker, or add clips to an enrolled one (their mean is updated exactly)."""
         embeddings = l2_normalize(np.atleast_2d(embeddings))
         if self.dim is not None and embeddings.shape[1] != self.dim:
-            raise DataError(f"embeddings of {embeddings.shape[1]} dims cannot join a gallery "
-                            f"of {self.dim} (was it built with another model?)")
+            raise DataError(
+                f"embeddings of {embeddings.shape[1]} dims cannot join a gallery "
+                f"of {self.dim} (was it built with another model?)"
+            )
         if speaker in self.speakers:
             i = self.speakers.index(speaker)
             total = self.prototypes[i] * self.counts[i] + embeddings.sum(axis=0)
@@ -130,7 +149,9 @@ class Gallery:
             self.names.append(name or speaker)
             self.counts = np.append(self.counts, len(embeddings))
             mean = embeddings.mean(axis=0, keepdims=True)
-            self.prototypes = mean if len(self.speakers) == 1 else np.vstack([self.prototypes, mean])
+            self.prototypes = (
+                mean if len(self.speakers) == 1 else np.vstack([self.prototypes, mean])
+            )
         self._changed()
 
     def remove(self, speaker: str) -> None:
@@ -162,10 +183,13 @@ class Gallery:
         scores, indices = self.index(backend).search(l2_normalize(np.atleast_2d(embeddings)), top_k)
         results = []
         for row_s, row_i in zip(scores, indices):
-            matches = [Match(self.speakers[i], self.names[i], float(s)) for s, i in zip(row_s, row_i)]
+            matches = [
+                Match(self.speakers[i], self.names[i], float(s)) for s, i in zip(row_s, row_i)
+            ]
             known = self.threshold is None or matches[0].score >= self.threshold
-            results.append(Identification(matches, matches[0].name if known else UNKNOWN,
-                                          self.threshold))
+            results.append(
+                Identification(matches, matches[0].name if known else UNKNOWN, self.threshold)
+            )
         return results
 
     # ----- storage -----
@@ -174,10 +198,14 @@ class Gallery:
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = dict(self.meta, threshold=self.threshold)
         with atomic_path(path, ".npz") as tmp:
-            np.savez(tmp, speakers=np.asarray(self.speakers, dtype=str),
-                     names=np.asarray(self.names, dtype=str),
-                     prototypes=self.prototypes.reshape(len(self), self.prototypes.shape[-1]), counts=self.counts,
-                     meta=np.asarray(json.dumps(meta, sort_keys=True)))
+            np.savez(
+                tmp,
+                speakers=np.asarray(self.speakers, dtype=str),
+                names=np.asarray(self.names, dtype=str),
+                prototypes=self.prototypes.reshape(len(self), self.prototypes.shape[-1]),
+                counts=self.counts,
+                meta=np.asarray(json.dumps(meta, sort_keys=True)),
+            )
 
     @classmethod
     def load(cls, path) -> Gallery:
@@ -188,11 +216,19 @@ class Gallery:
             with np.load(path, allow_pickle=False) as data:
                 missing = {"speakers", "names", "prototypes", "counts", "meta"} - set(data.files)
                 if missing:
-                    raise DataError(f"{path}: not a gallery file (missing {sorted(missing)}; "
-                                    "build one with 'closest_celeb.py build')")
+                    raise DataError(
+                        f"{path}: not a gallery file (missing {sorted(missing)}; "
+                        "build one with 'closest_celeb.py build')"
+                    )
                 meta = json.loads(str(data["meta"]))
                 threshold = meta.pop("threshold", None)
-                return cls(data["speakers"], data["prototypes"], data["names"], data["counts"],
-                           threshold, meta)
+                return cls(
+                    data["speakers"],
+                    data["prototypes"],
+                    data["names"],
+                    data["counts"],
+                    threshold,
+                    meta,
+                )
         except (OSError, ValueError, zipfile.BadZipFile) as error:
             raise DataError(f"{path}: cannot read the gallery ({error})") from None

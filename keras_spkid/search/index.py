@@ -40,7 +40,9 @@ class SearchIndex:
     def search(self, queries, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if queries.shape[1] != self.vectors.shape[1]:
-            raise ValueError(f"queries have {queries.shape[1]} dims, gallery {self.vectors.shape[1]}")
+            raise ValueError(
+                f"queries have {queries.shape[1]} dims, gallery {self.vectors.shape[1]}"
+            )
         return self._search(queries, min(int(k), len(self)))
 
     def _search(self, queries, k):
@@ -76,7 +78,7 @@ class TFIndex(SearchIndex):
         super().__init__(vectors)
         import tensorflow as tf
 
-        self.chunks = [tf.constant(self.vectors[i: i + chunk]) for i in range(0, len(self), chunk)]
+        self.chunks = [tf.constant(self.vectors[i : i + chunk]) for i in range(0, len(self), chunk)]
         self.starts = list(range(0, len(self), chunk))
 
         @tf.function(reduce_retracing=True)
@@ -119,8 +121,14 @@ class FaissIndex(SearchIndex):
         seed: which rows train the k-means.
     """
 
-    def __init__(self, vectors, approximate: bool = False, nlist: int | None = None,
-                 nprobe: int = 128, seed: int = 0):
+    def __init__(
+        self,
+        vectors,
+        approximate: bool = False,
+        nlist: int | None = None,
+        nprobe: int = 128,
+        seed: int = 0,
+    ):
         super().__init__(vectors)
         try:
             import faiss

@@ -58,7 +58,13 @@ class ClassifierConfig(RunConfig):
     segment_frames: int | None = None
 
     POSITIVE: ClassVar[tuple[str, ...]] = RunConfig.POSITIVE + (
-        "speakers_per_batch", "clips_per_speaker", "frames", "val_way", "val_shot", "val_tasks")
+        "speakers_per_batch",
+        "clips_per_speaker",
+        "frames",
+        "val_way",
+        "val_shot",
+        "val_tasks",
+    )
 
     def problems(self) -> list[str]:
         found = super().problems()
@@ -71,8 +77,10 @@ class ClassifierConfig(RunConfig):
         if self.val_mode not in ("fewshot", "closed_set"):
             found.append(f"--val_mode must be fewshot or closed_set (got {self.val_mode!r})")
         if self.val_mode == "closed_set" and self.loss not in CLASSIFYING_LOSSES:
-            found.append(f"--val_mode closed_set needs a classifying loss "
-                         f"({', '.join(CLASSIFYING_LOSSES)}), not {self.loss}")
+            found.append(
+                f"--val_mode closed_set needs a classifying loss "
+                f"({', '.join(CLASSIFYING_LOSSES)}), not {self.loss}"
+            )
         return found
 
 
@@ -103,32 +111,56 @@ def train_classifier(config: ClassifierConfig, verbose: bool = True) -> dict:
     config.validate()
     runtime = setup_runtime(config.seed, config.mixed_precision, config.strategy)
     frontend = LogMel(n_mels=config.n_mels)
-    train = corpus_store(list(config.train_corpora), config.train_split, config.cache,
-                         frontend, config.segment_frames, verbose)
+    train = corpus_store(
+        list(config.train_corpora),
+        config.train_split,
+        config.cache,
+        frontend,
+        config.segment_frames,
+        verbose,
+    )
     # Closed-set validation uses held-out clips of the training speakers' corpora.
     val_corpora = config.train_corpora if config.val_mode == "closed_set" else config.val_corpora
-    val = corpus_store(list(val_corpora), config.val_split, config.cache, frontend,
-                       config.segment_frames, verbose)
+    val = corpus_store(
+        list(val_corpora), config.val_split, config.cache, frontend, config.segment_frames, verbose
+    )
 
     def batches(start):
-        return speaker_batch_dataset(train, config.speakers_per_batch, config.clips_per_speaker,
-                                     config.frames, config.seed, start=start)
+        return speaker_batch_dataset(
+            train,
+            config.speakers_per_batch,
+            config.clips_per_speaker,
+            config.frames,
+            config.seed,
+            start=start,
+        )
 
     batches(0)  # impossible batch settings fail here, before any work
     val_spec = EpisodeSpec(config.val_way, config.val_shot, 5, config.frames, config.frames)
     log_dir = Path(config.log_dir)
     save_json(log_dir / "config.json", dataclasses.asdict(config))
-    head_options = {k: v for k, v in (("margin", config.margin), ("scale", config.scale))
-                    if v is not None}
+    head_options = {
+        k: v for k, v in (("margin", config.margin), ("scale", config.scale)) if v is not None
+    }
     with runtime.strategy.scope():
-        encoder = build_encoder(config.encoder, n_mels=config.n_mels,
-                                embedding_dim=config.embedding_dim)
-        head = get_loss_head(config.loss, train.num_speakers, config.clips_per_speaker,
-                             **head_options)
+        encoder = build_encoder(
+            config.encoder, n_mels=config.n_mels, embedding_dim=config.embedding_dim
+        )
+        head = get_loss_head(
+            config.loss, train.num_speakers, config.clips_per_speaker, **head_options
+        )
         task = ClassifierTask(encoder, head, config.spec_augment, config.seed)
         optimizer = keras.optimizers.Adam(config.learning_rate)
-    trainer = Trainer(task, optimizer, runtime, log_dir, config.jit_compile,
-                      config.print_interval, config.test_interval, verbose=verbose)
+    trainer = Trainer(
+        task,
+        optimizer,
+        runtime,
+        log_dir,
+        config.jit_compile,
+        config.print_interval,
+        config.test_interval,
+        verbose=verbose,
+    )
 
     if config.val_mode == "closed_set":
         val_batches = list(closed_set_batches(val.relabel(train.speakers), config.frames))
@@ -152,8 +184,10 @@ def closed_set_batches(store, frames: int, batch_size: int = 64):
     for start in range(0, len(store), batch_size):
         items = range(start, min(start + batch_size, len(store)))
         crops = [np.resize(store.item(i), (frames, store.data.shape[1])) for i in items]
-        yield (tf.constant(np.stack(crops), tf.float32),
-               tf.constant(store.labels[start:start + len(crops)]))
+        yield (
+            tf.constant(np.stack(crops), tf.float32),
+            tf.constant(store.labels[start : start + len(crops)]),
+        )
 
 
 def closed_set_accuracy(task: ClassifierTask, batches) -> dict:
@@ -164,7 +198,8 @@ def closed_set_accuracy(task: ClassifierTask, batches) -> dict:
         top5 = tf.math.top_k(logits, k=min(5, logits.shape[-1])).indices
         labels = tf.cast(labels, top5.dtype)
         hits1 += int(tf.reduce_sum(tf.cast(tf.equal(top5[:, 0], labels), tf.int32)))
-        hits5 += int(tf.reduce_sum(tf.cast(tf.reduce_any(tf.equal(top5, labels[:, None]), 1),
-                                           tf.int32)))
+        hits5 += int(
+            tf.reduce_sum(tf.cast(tf.reduce_any(tf.equal(top5, labels[:, None]), 1), tf.int32))
+        )
         total += int(labels.shape[0])
     return {"val_accuracy": hits1 / total, "val_top5": hits5 / total}

@@ -34,18 +34,26 @@ class RunConfig:
     cache: str = "cache"
     n_mels: int = 64
 
-    POSITIVE: ClassVar[tuple[str, ...]] = ("num_train_iterations", "test_interval",
-                                           "print_interval", "n_mels")
+    POSITIVE: ClassVar[tuple[str, ...]] = (
+        "num_train_iterations",
+        "test_interval",
+        "print_interval",
+        "n_mels",
+    )
 
     def problems(self) -> list[str]:
         """Every impossible setting, as flag-named messages (subclasses add theirs)."""
-        found = [f"--{name} must be >= 1 (got {getattr(self, name)})"
-                 for name in self.POSITIVE if getattr(self, name) < 1]
+        found = [
+            f"--{name} must be >= 1 (got {getattr(self, name)})"
+            for name in self.POSITIVE
+            if getattr(self, name) < 1
+        ]
         if self.learning_rate <= 0:
             found.append(f"--learning_rate must be > 0 (got {self.learning_rate})")
         if self.strategy not in STRATEGIES:
-            found.append(f"--strategy must be one of {', '.join(STRATEGIES)} "
-                         f"(got {self.strategy!r})")
+            found.append(
+                f"--strategy must be one of {', '.join(STRATEGIES)} (got {self.strategy!r})"
+            )
         return found
 
     def validate(self) -> None:

@@ -64,11 +64,15 @@ class MAEConfig(RunConfig):
         if not 0.0 < self.mask_ratio < 1.0:
             found.append(f"--mask_ratio must be in (0, 1) (got {self.mask_ratio})")
         if self.encoder != "conv6":
-            found.append(f"--encoder {self.encoder}: MAE pre-training supports conv6 "
-                         "(the CS330 encoder) only")
+            found.append(
+                f"--encoder {self.encoder}: MAE pre-training supports conv6 "
+                "(the CS330 encoder) only"
+            )
         if self.crop_frames < 64 or self.crop_frames % 64:
-            found.append(f"--crop_frames must be a multiple of 64 (got {self.crop_frames}): "
-                         "the six 2x2 pools and upsamplings must round-trip")
+            found.append(
+                f"--crop_frames must be a multiple of 64 (got {self.crop_frames}): "
+                "the six 2x2 pools and upsamplings must round-trip"
+            )
         if self.n_mels % 64:
             found.append(f"--n_mels must be a multiple of 64 for conv6 MAE (got {self.n_mels})")
         return found
@@ -126,8 +130,7 @@ class MAETask(TrainingTask):
     def __init__(self, encoder, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
-        self.trunk = keras.Model(encoder.input, encoder.get_layer(TRUNK_LAYER).output,
-                                 name="trunk")
+        self.trunk = keras.Model(encoder.input, encoder.get_layer(TRUNK_LAYER).output, name="trunk")
         self.decoder = build_decoder(self.trunk.output_shape)
 
     def reconstruct(self, masked, training=False):
@@ -146,14 +149,21 @@ class MAETask(TrainingTask):
 
 def masked_batches(store, config: MAEConfig, seed: int, start: int = 0, num_batches=None):
     """Batches of ``{"masked", "target", "mask"}`` ``[B, crop_frames, n_mels]`` crops."""
-    crops = clip_batch_dataset(store, config.batch_size, config.crop_frames, seed, num_batches,
-                               start=start)
+    crops = clip_batch_dataset(
+        store, config.batch_size, config.crop_frames, seed, num_batches, start=start
+    )
     bins = store.data.shape[1]
 
     def add_mask(index, batch):
         features, _ = batch
-        mask = make_mask(config.crop_frames, bins, config.batch_size, config.mask,
-                         config.mask_ratio, tf.stack([tf.constant(seed, tf.int64) + 7, index]))
+        mask = make_mask(
+            config.crop_frames,
+            bins,
+            config.batch_size,
+            config.mask,
+            config.mask_ratio,
+            tf.stack([tf.constant(seed, tf.int64) + 7, index]),
+        )
         return {"masked": features * (1.0 - mask), "target": features, "mask": mask}
 
     indices = tf.data.Dataset.range(start, start + (num_batches or 2**62))
@@ -165,19 +175,29 @@ def train_mae(config: MAEConfig, verbose: bool = True) -> dict:
     config.validate()
     runtime = setup_runtime(config.seed, config.mixed_precision, config.strategy)
     frontend = LogMel(n_mels=config.n_mels)
-    train = corpus_store(list(config.train_corpora), config.train_split, config.cache,
-                         frontend, progress=verbose)
-    val = corpus_store(list(config.train_corpora), config.val_split, config.cache, frontend,
-                       progress=verbose)
+    train = corpus_store(
+        list(config.train_corpora), config.train_split, config.cache, frontend, progress=verbose
+    )
+    val = corpus_store(
+        list(config.train_corpora), config.val_split, config.cache, frontend, progress=verbose
+    )
     log_dir = Path(config.log_dir)
     save_json(log_dir / "config.json", dataclasses.asdict(config))
     with runtime.strategy.scope():
         encoder = build_encoder(config.encoder, n_mels=config.n_mels)
         task = MAETask(encoder)
         optimizer = keras.optimizers.Adam(config.learning_rate)
-    trainer = Trainer(task, optimizer, runtime, log_dir, config.jit_compile,
-                      config.print_interval, config.test_interval,
-                      best_metric="val_neg_mse", verbose=verbose)
+    trainer = Trainer(
+        task,
+        optimizer,
+        runtime,
+        log_dir,
+        config.jit_compile,
+        config.print_interval,
+        config.test_interval,
+        best_metric="val_neg_mse",
+        verbose=verbose,
+    )
     val_batches = list(masked_batches(val, config, config.seed + 1, 0, config.val_batches))
 
     def validate():
@@ -185,5 +205,8 @@ def train_mae(config: MAEConfig, verbose: bool = True) -> dict:
         mse = sum(losses) / len(losses)
         return {"val_mse": mse, "val_neg_mse": -mse}
 
-    return trainer.fit(lambda start: masked_batches(train, config, config.seed, start),
-                       config.num_train_iterations, validate)
+    return trainer.fit(
+        lambda start: masked_batches(train, config, config.seed, start),
+        config.num_train_iterations,
+        validate,
+    )

@@ -33,8 +33,7 @@ from keras_spkid.training.trainer import Trainer, TrainingTask, save_json
 
 logger = logging.getLogger(__name__)
 
-DISTANCES = {"proto": "squared_euclidean", "proto_euclidean": "euclidean",
-             "proto_cosine": "cosine"}
+DISTANCES = {"proto": "squared_euclidean", "proto_euclidean": "euclidean", "proto_cosine": "cosine"}
 
 
 @dataclasses.dataclass
@@ -64,8 +63,15 @@ class ProtonetConfig(RunConfig):
     segment_frames: int | None = None
 
     POSITIVE: ClassVar[tuple[str, ...]] = RunConfig.POSITIVE + (
-        "num_way", "num_support", "num_query", "batch_size", "test_tasks", "val_tasks",
-        "support_frames", "query_frames")
+        "num_way",
+        "num_support",
+        "num_query",
+        "batch_size",
+        "test_tasks",
+        "val_tasks",
+        "support_frames",
+        "query_frames",
+    )
 
     def problems(self) -> list[str]:
         found = super().problems()
@@ -81,9 +87,12 @@ class ProtonetConfig(RunConfig):
 
     @property
     def spec(self) -> EpisodeSpec:
-        query = (self.min_query_frames, self.query_frames) if self.variable_query else self.query_frames
-        return EpisodeSpec(self.num_way, self.num_support, self.num_query,
-                           self.support_frames, query)
+        query = (
+            (self.min_query_frames, self.query_frames) if self.variable_query else self.query_frames
+        )
+        return EpisodeSpec(
+            self.num_way, self.num_support, self.num_query, self.support_frames, query
+        )
 
 
 class ProtoNetTask(TrainingTask):
@@ -101,18 +110,33 @@ class ProtoNetTask(TrainingTask):
             crops (:class:`~keras_spkid.augment.channel.ChannelAugment`), before masking.
     """
 
-    def __init__(self, encoder, n_way, k_shot, distance="squared_euclidean", num_speakers=0,
-                 gc_weight=0.0, spec_augment=False, seed=0, channel_augment=False,
-                 n_mels=64, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        n_way,
+        k_shot,
+        distance="squared_euclidean",
+        num_speakers=0,
+        gc_weight=0.0,
+        spec_augment=False,
+        seed=0,
+        channel_augment=False,
+        n_mels=64,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.n_way, self.k_shot = n_way, k_shot
         self.distance = distance
         self.gc_weight = gc_weight
         dim = encoder.output_shape[-1]
-        self.scale = (self.add_weight(shape=(), initializer=keras.initializers.Constant(10.0),
-                                      name="cosine_scale")
-                      if distance == "cosine" else None)
+        self.scale = (
+            self.add_weight(
+                shape=(), initializer=keras.initializers.Constant(10.0), name="cosine_scale"
+            )
+            if distance == "cosine"
+            else None
+        )
         self.classifier = None
         if gc_weight > 0:
             self.classifier = GlobalClassifier(num_speakers)
@@ -132,22 +156,40 @@ class ProtoNetTask(TrainingTask):
 
         def embed(x):  # [T, n, L, F] -> [T, n, D], one encoder call for all tasks
             flat = tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
-            return tf.reshape(self._embed(flat, training),
-                              [tf.shape(x)[0], tf.shape(x)[1], self.encoder.output_shape[-1]])
+            return tf.reshape(
+                self._embed(flat, training),
+                [tf.shape(x)[0], tf.shape(x)[1], self.encoder.output_shape[-1]],
+            )
 
         support_emb, query_emb = embed(support), embed(query)
         scale = 1.0 if self.scale is None else self.scale
-        loss, accuracy = prototypical_loss(support_emb, query_emb, batch["query_labels"],
-                                           self.n_way, self.k_shot, self.distance, scale)
+        loss, accuracy = prototypical_loss(
+            support_emb,
+            query_emb,
+            batch["query_labels"],
+            self.n_way,
+            self.k_shot,
+            self.distance,
+            scale,
+        )
         metrics = {"episode_loss": loss, "accuracy": accuracy}
         if self.classifier is not None:
             d = self.encoder.output_shape[-1]
-            embeddings = tf.concat([tf.reshape(support_emb, [-1, d]),
-                                    tf.reshape(query_emb, [-1, d])], 0)
-            speakers = tf.concat([tf.reshape(batch["support_speakers"], [-1]),
-                                  tf.reshape(batch["query_speakers"], [-1])], 0)
-            global_loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-                speakers, self.classifier(embeddings), from_logits=True))
+            embeddings = tf.concat(
+                [tf.reshape(support_emb, [-1, d]), tf.reshape(query_emb, [-1, d])], 0
+            )
+            speakers = tf.concat(
+                [
+                    tf.reshape(batch["support_speakers"], [-1]),
+                    tf.reshape(batch["query_speakers"], [-1]),
+                ],
+                0,
+            )
+            global_loss = tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(
+                    speakers, self.classifier(embeddings), from_logits=True
+                )
+            )
             metrics["global_loss"] = global_loss
             loss = loss + self.gc_weight * global_loss
         return loss, metrics
@@ -173,8 +215,10 @@ def load_encoder_weights(encoder, path) -> None:
         if other is None or not layer.weights:
             continue
         if [w.shape for w in layer.weights] != [w.shape for w in other.weights]:
-            raise SpkidError(f"--init_from {path}: layer {layer.name} has other shapes; "
-                             "use an encoder of the same architecture and n_mels")
+            raise SpkidError(
+                f"--init_from {path}: layer {layer.name} has other shapes; "
+                "use an encoder of the same architecture and n_mels"
+            )
         layer.set_weights(other.get_weights())
         copied += 1
     if not copied:
@@ -187,14 +231,28 @@ def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
     config.validate()
     runtime = setup_runtime(config.seed, config.mixed_precision, config.strategy)
     frontend = _frontend(config)
-    train = corpus_store(list(config.train_corpora), config.train_split, config.cache,
-                         frontend, config.segment_frames, verbose)
-    val = corpus_store(list(config.val_corpora), config.val_split, config.cache, frontend,
-                       config.segment_frames, verbose)
+    train = corpus_store(
+        list(config.train_corpora),
+        config.train_split,
+        config.cache,
+        frontend,
+        config.segment_frames,
+        verbose,
+    )
+    val = corpus_store(
+        list(config.val_corpora),
+        config.val_split,
+        config.cache,
+        frontend,
+        config.segment_frames,
+        verbose,
+    )
     spec = config.spec
     # Fail now, not after the first step, if the data cannot make these episodes.
-    train_episodes = lambda start: episode_dataset(
-        train, spec, config.batch_size, config.seed, start=start)
+
+    def train_episodes(start):
+        return episode_dataset(train, spec, config.batch_size, config.seed, start=start)
+
     train_episodes(0)
     val_spec = dataclasses.replace(spec, query_frames=config.query_frames)
     distance = DISTANCES[config.loss]
@@ -202,16 +260,34 @@ def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
     log_dir = Path(config.log_dir)
     save_json(log_dir / "config.json", dataclasses.asdict(config))
     with runtime.strategy.scope():
-        encoder = build_encoder(config.encoder, n_mels=config.n_mels,
-                                embedding_dim=config.embedding_dim)
+        encoder = build_encoder(
+            config.encoder, n_mels=config.n_mels, embedding_dim=config.embedding_dim
+        )
         if config.init_from:
             load_encoder_weights(encoder, config.init_from)
-        task = ProtoNetTask(encoder, config.num_way, config.num_support, distance,
-                            train.num_speakers, config.gc_weight, config.spec_augment,
-                            config.seed, config.channel_augment, config.n_mels)
+        task = ProtoNetTask(
+            encoder,
+            config.num_way,
+            config.num_support,
+            distance,
+            train.num_speakers,
+            config.gc_weight,
+            config.spec_augment,
+            config.seed,
+            config.channel_augment,
+            config.n_mels,
+        )
         optimizer = keras.optimizers.Adam(config.learning_rate)
-    trainer = Trainer(task, optimizer, runtime, log_dir, config.jit_compile,
-                      config.print_interval, config.test_interval, verbose=verbose)
+    trainer = Trainer(
+        task,
+        optimizer,
+        runtime,
+        log_dir,
+        config.jit_compile,
+        config.print_interval,
+        config.test_interval,
+        verbose=verbose,
+    )
 
     def validate():
         result = evaluator(encoder)
@@ -226,16 +302,24 @@ def evaluate_protonet(config: ProtonetConfig, model_path=None, ways=None, shots=
     if not path.is_file():
         raise SpkidError(f"{path}: no trained model; train first or give --model")
     encoder = keras.saving.load_model(path, compile=False)
-    test = corpus_store(list(config.test_corpora), config.test_split, config.cache,
-                        _frontend(config), config.segment_frames, progress=False)
+    test = corpus_store(
+        list(config.test_corpora),
+        config.test_split,
+        config.cache,
+        _frontend(config),
+        config.segment_frames,
+        progress=False,
+    )
     distance = DISTANCES[config.loss]
     results = {}
     for way in ways or [config.num_way]:
         for shot in shots or [config.num_support]:
-            spec = EpisodeSpec(way, shot, config.num_query, config.support_frames,
-                               config.query_frames)
-            result = FewShotEvaluator(test, spec, config.test_tasks, config.seed + 2,
-                                      distance)(encoder)
+            spec = EpisodeSpec(
+                way, shot, config.num_query, config.support_frames, config.query_frames
+            )
+            result = FewShotEvaluator(test, spec, config.test_tasks, config.seed + 2, distance)(
+                encoder
+            )
             results[f"{way}-way {shot}-shot"] = dataclasses.asdict(result)
             print(f"{way}-way {shot}-shot: {result}", flush=True)
     return results

@@ -107,8 +107,12 @@ def setup_runtime(
         if "TF_CONFIG" not in os.environ:
             raise SpkidError("--strategy multiworker needs TF_CONFIG describing the cluster")
         dist = tf.distribute.MultiWorkerMirroredStrategy()
-        return Runtime(dist, mixed_precision, dist.num_replicas_in_sync,
-                       _worker_index(json.loads(os.environ["TF_CONFIG"])))
+        return Runtime(
+            dist,
+            mixed_precision,
+            dist.num_replicas_in_sync,
+            _worker_index(json.loads(os.environ["TF_CONFIG"])),
+        )
     else:
         dist = tf.distribute.get_strategy()
     return Runtime(dist, mixed_precision, dist.num_replicas_in_sync)
@@ -121,4 +125,3 @@ def _worker_index(tf_config: dict) -> int:
         return 0
     has_chief = bool(tf_config.get("cluster", {}).get("chief"))
     return int(task.get("index", 0)) + (1 if has_chief else 0)
-

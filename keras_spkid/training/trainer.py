@@ -100,8 +100,9 @@ class Trainer:
         self.task = task
         self.runtime = runtime
         # Multi-worker: every worker saves (symmetric work), only the chief into log_dir.
-        self.log_dir = Path(log_dir) if runtime.is_chief else Path(log_dir) / (
-            f".worker-{runtime.worker}")
+        self.log_dir = (
+            Path(log_dir) if runtime.is_chief else Path(log_dir) / (f".worker-{runtime.worker}")
+        )
         self.jit_compile = jit_compile
         self.print_interval = max(1, print_interval)
         self.test_interval = max(1, test_interval)
@@ -134,8 +135,7 @@ class Trainer:
             return {"loss": loss, **metrics}
 
         # reduce_retracing: variable-length queries must not retrace the step per length.
-        replica_fn = tf.function(replica_step, jit_compile=self.jit_compile,
-                                 reduce_retracing=True)
+        replica_fn = tf.function(replica_step, jit_compile=self.jit_compile, reduce_retracing=True)
 
         @tf.function(reduce_retracing=True)
         def train_step(batch):
@@ -164,9 +164,12 @@ class Trainer:
             validate: returns ``{"val_accuracy": ..., ...}``; called every
                 ``test_interval`` steps and at the end.
         """
-        logger.info("training on %d replica(s)%s%s", self.runtime.replicas,
-                    ", mixed precision" if self.runtime.mixed_precision else "",
-                    ", XLA" if self.jit_compile else "")
+        logger.info(
+            "training on %d replica(s)%s%s",
+            self.runtime.replicas,
+            ", mixed precision" if self.runtime.mixed_precision else "",
+            ", XLA" if self.jit_compile else "",
+        )
         state = self.checkpoints.restore_latest(self.task, self.optimizer) or {}
         step = int(state.get("step", 0))
         best = state.get("best", {"score": None, "step": None})
@@ -180,8 +183,7 @@ class Trainer:
             kind: tf.summary.create_file_writer(str(self.log_dir / "tensorboard" / kind))
             for kind in ("train", "val")
         }
-        progbar = keras.utils.Progbar(num_steps, verbose=1 if self.verbose else 0,
-                                      unit_name="step")
+        progbar = keras.utils.Progbar(num_steps, verbose=1 if self.verbose else 0, unit_name="step")
         totals, count, start_time, history = {}, 0, time.perf_counter(), []
         iterator = iter(dataset)
         metrics = {}
@@ -211,8 +213,11 @@ class Trainer:
                         save_model(self.task.export_model(), self.log_dir / "best" / "model.keras")
                         save_json(self.log_dir / "best" / "best.json", best)
                     if self.verbose:
-                        print(f"\nstep {step}: " + ", ".join(
-                            f"{k} {v:.4f}" for k, v in results.items()), flush=True)
+                        print(
+                            f"\nstep {step}: "
+                            + ", ".join(f"{k} {v:.4f}" for k, v in results.items()),
+                            flush=True,
+                        )
                 self.checkpoints.save(step, self.task, self.optimizer, {"best": best})
         for writer in writers.values():
             writer.flush()

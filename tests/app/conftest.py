@@ -39,8 +39,8 @@ def readers(shared_data, tmp_path_factory) -> dict[str, Reader]:
     result = {}
     for name, path in READERS.items():
         x = load_audio(shared_data / "librispeech_1utt" / path)
-        enrol = [x[i * SEGMENT:(i + 1) * SEGMENT] for i in range(3)]
-        query = x[3 * SEGMENT:]
+        enrol = [x[i * SEGMENT : (i + 1) * SEGMENT] for i in range(3)]
+        query = x[3 * SEGMENT :]
         files = []
         for i, segment in enumerate(enrol, 1):
             files.append(folder / f"{name}_{i}.wav")

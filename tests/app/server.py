@@ -37,11 +37,21 @@ class DemoServer:
 
     def start(self) -> Self:
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", GRADIO_ANALYTICS_ENABLED="False")
-        command = [sys.executable, str(REPO / "apps" / "gradio_demo.py"), "--host", "127.0.0.1",
-                   "--port", str(self.port), "--gallery", str(self.gallery), *self.extra]
+        command = [
+            sys.executable,
+            str(REPO / "apps" / "gradio_demo.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--gallery",
+            str(self.gallery),
+            *self.extra,
+        ]
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -53,7 +63,9 @@ class DemoServer:
             except OSError:
                 time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"demo not serving {self.url} after {START_TIMEOUT:.0f} s:\n{self.tail()}")
+        raise RuntimeError(
+            f"demo not serving {self.url} after {START_TIMEOUT:.0f} s:\n{self.tail()}"
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

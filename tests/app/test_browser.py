@@ -29,8 +29,9 @@ from keras_spkid.audio.io import SAMPLE_RATE
 from tests.app.server import REPO, DemoServer
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(),
-                                reason=f"{CHROMIUM} missing (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.is_file(), reason=f"{CHROMIUM} missing (apt-get install chromium)"
+)
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
@@ -60,8 +61,11 @@ def browser_page(url: str, microphone: Path, profile: Path):
     """A page of ``url`` in headless Chromium whose microphone plays ``microphone``."""
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True,
-            args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={microphone}"])
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={microphone}"],
+        )
         try:
             page = context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
@@ -81,7 +85,8 @@ def upload_enrolment(page, name: str, files: list[Path]) -> None:
         clip.locator("audio[data-testid^='audio-player']").wait_for(state="attached")
     page.locator("#enrol-button").click()
     expect(page.locator("#enrol-status textarea")).to_have_value(
-        f"Enrolled {name} from {len(files)} clip(s).", timeout=TIMEOUT_MS)
+        f"Enrolled {name} from {len(files)} clip(s).", timeout=TIMEOUT_MS
+    )
 
 
 def record(page, component: str, seconds: float) -> None:
@@ -106,8 +111,7 @@ def live_updates(page, count: int) -> tuple[str, str]:
     page.get_by_role("tab", name="Live").click()
     page.locator("#live-mic button.record-button").click()
     status = page.locator("#live-status textarea")
-    expect(status).to_have_value(re.compile(rf"^update ({count}|[1-9]\d)\b"),
-                                 timeout=TIMEOUT_MS)
+    expect(status).to_have_value(re.compile(rf"^update ({count}|[1-9]\d)\b"), timeout=TIMEOUT_MS)
     result = page.locator("#live-speaker textarea").input_value(), status.input_value()
     page.locator("#live-mic button.stop-button").click()
     return result

@@ -31,7 +31,9 @@ def test_enrol_identify_and_restart(readers, silence_file, tmp_path):
     with server:
         client = gradio_client.Client(server.url, verbose=False)
         assert enrol(client, "Alice", readers["alice"].enrol_files) == (
-            "Enrolled Alice from 3 clip(s).", [("Alice", 3)])
+            "Enrolled Alice from 3 clip(s).",
+            [("Alice", 3)],
+        )
         message, people = enrol(client, "Bob", readers["bob"].enrol_files[:2])
         assert message == "Enrolled Bob from 2 clip(s)." and people == [("Alice", 3), ("Bob", 2)]
         message, people = enrol(client, "", readers["bob"].enrol_files[:1])
@@ -45,12 +47,17 @@ def test_enrol_identify_and_restart(readers, silence_file, tmp_path):
         answer, bars = identify(client, silence_file)
         assert answer.startswith("query: clip is silent") and bars == []
 
-        verdict = client.predict(*[gradio_client.handle_file(str(f)) for f in
-                                   (readers["alice"].enrol_files[0], readers["alice"].query_file)],
-                                 api_name="/verify")
+        verdict = client.predict(
+            *[
+                gradio_client.handle_file(str(f))
+                for f in (readers["alice"].enrol_files[0], readers["alice"].query_file)
+            ],
+            api_name="/verify",
+        )
         assert verdict.startswith("same speaker: score ")
-        answer, bars = client.predict(gradio_client.handle_file(str(readers["bob"].query_file)),
-                                      api_name="/celebrity")
+        answer, bars = client.predict(
+            gradio_client.handle_file(str(readers["bob"].query_file)), api_name="/celebrity"
+        )
         assert answer.startswith("You sound closest to LibriSpeech ") and len(bars["data"]) == 5
     assert gallery.is_file()
 

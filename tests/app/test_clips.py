@@ -30,8 +30,9 @@ def test_browser_int16_becomes_16k_mono(readers, rate, channels):
 
 def test_file_from_the_page(readers):
     path = readers["bob"].enrol_files[0]
-    np.testing.assert_allclose(clip_waveform(str(path), "clip 1"), readers["bob"].enrol[0],
-                               atol=1e-3)
+    np.testing.assert_allclose(
+        clip_waveform(str(path), "clip 1"), readers["bob"].enrol[0], atol=1e-3
+    )
 
 
 def test_refusals_name_the_clip_in_one_line(tmp_path):
@@ -44,8 +45,10 @@ def test_refusals_name_the_clip_in_one_line(tmp_path):
         ((48000, np.zeros(0, np.int16)), "clip 2: no audio samples"),
         ((SAMPLE_RATE, speechlike[: int(0.4 * SAMPLE_RATE)]), "clip 2: too short: 0.40 s"),
         ((44100, np.zeros((44100, 2), np.int16)), "clip 2: clip is silent"),
-        ((SAMPLE_RATE, (1e-3 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32)),
-         "clip 2: no speech found"),
+        (
+            (SAMPLE_RATE, (1e-3 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32)),
+            "clip 2: no speech found",
+        ),
         (str(broken), "clip 2: cannot decode audio"),
     ]
     for clip, start in cases:

@@ -15,7 +15,8 @@ def test_shipped_gallery_belongs_to_the_shipped_model(model):
     assert model.path == DEFAULT_MODEL
     gallery = Gallery.load(DEFAULT_CELEBRITIES)
     assert gallery.meta[MODEL_KEY] == model_fingerprint(model), (
-        "the default model changed: rebuild the gallery with recipes/default_gallery.sh")
+        "the default model changed: rebuild the gallery with recipes/default_gallery.sh"
+    )
     assert len(gallery) == 251 and gallery.threshold is None
     assert all(name == f"LibriSpeech {s}" for s, name in zip(gallery.speakers, gallery.names))
     assert "LibriSpeech" in gallery.meta["source"] and "CC BY 4.0" in gallery.meta["source"]
@@ -26,8 +27,9 @@ def test_rebuild_gives_the_shipped_prototypes(model, shared_data, tmp_path):
     corpus = tmp_path / "librispeech_1utt"
     corpus.mkdir()
     lines = (shared_data / "librispeech_1utt" / "MANIFEST.tsv").read_text().splitlines()
-    chosen = [lines[0]] + [line for line in lines[1:] if line.split("\t")[0] in
-                           ("5703", "7190", "1034")]  # 14.7 s, 2.7 s (one segment), 7.9 s
+    chosen = [lines[0]] + [
+        line for line in lines[1:] if line.split("\t")[0] in ("5703", "7190", "1034")
+    ]  # 14.7 s, 2.7 s (one segment), 7.9 s
     (corpus / "MANIFEST.tsv").write_text("\n".join(chosen) + "\n")
     for line in chosen[1:]:
         speaker = line.split("\t")[0]

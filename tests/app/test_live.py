@@ -16,7 +16,7 @@ def browser_chunks(x: np.ndarray, rate: int = 48000, seconds: float = 0.1):
     pcm = np.clip(np.round(y * 32767), -32768, 32767).astype(np.int16)
     stereo = np.stack([pcm, pcm], axis=1)
     size = int(rate * seconds)
-    return [stereo[i:i + size] for i in range(0, len(stereo) - size + 1, size)]
+    return [stereo[i : i + size] for i in range(0, len(stereo) - size + 1, size)]
 
 
 def test_updates_are_paced_and_windowed(readers):

@@ -132,8 +132,10 @@ def test_live_names_the_speaker_and_ignores_silence(service, readers):
     pcm = np.round(soxr.resample(x, SAMPLE_RATE, 48000) * 32767).astype(np.int16)
     silence = np.zeros(48000 * 3, np.int16)
     stream = np.concatenate([pcm, silence])
-    updates = [service.live(listener, 48000, stream[i:i + 4800])
-               for i in range(0, len(stream) - 4799, 4800)]
+    updates = [
+        service.live(listener, 48000, stream[i : i + 4800])
+        for i in range(0, len(stream) - 4799, 4800)
+    ]
     updates = [u for u in updates if u is not None]
     named = [u.identification.decision for u in updates if u.identification is not None]
     assert len(named) >= 5 and set(named) == {"Bob"}
@@ -141,7 +143,7 @@ def test_live_names_the_speaker_and_ignores_silence(service, readers):
 
 
 def test_closest_celebrity_finds_the_reader(service, readers):
-    query = readers["alice"].query[3 * SAMPLE_RATE:]  # 12 s on: after the gallery's 4 x 3 s
+    query = readers["alice"].query[3 * SAMPLE_RATE :]  # 12 s on: after the gallery's 4 x 3 s
     result = service.closest_celebrity((SAMPLE_RATE, query))
     assert result.matches[0].name == "LibriSpeech 5703" and len(result.matches) == 5
 

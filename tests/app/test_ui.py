@@ -13,9 +13,11 @@ def test_answers_name_known_unknown_and_unthresholded():
     assert describe_identification(known) == "Alice (score 0.710 >= threshold 0.700)"
     unknown = Identification(MATCHES, UNKNOWN, 0.75)
     assert describe_identification(unknown) == (
-        "unknown (the closest is Alice at 0.710, under the threshold 0.750)")
+        "unknown (the closest is Alice at 0.710, under the threshold 0.750)"
+    )
     assert describe_identification(Identification(MATCHES, "Alice", None)).startswith(
-        "Alice (score 0.710; no threshold")
+        "Alice (score 0.710; no threshold"
+    )
 
 
 def test_bar_rows_are_flagged_against_the_threshold():

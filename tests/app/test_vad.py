@@ -45,14 +45,14 @@ def test_state_carries_across_chunks_of_any_size():
     x = np.concatenate([tone(0.3, 0.0), tone(0.6, 0.3), tone(0.3, 0.0)])
     whole = EnergyVAD().process(x)
     vad = EnergyVAD()
-    pieces = [vad.process(x[i:i + 1234]) for i in range(0, len(x), 1234)]
-    np.testing.assert_array_equal(np.concatenate(pieces), whole[:sum(map(len, pieces))])
+    pieces = [vad.process(x[i : i + 1234]) for i in range(0, len(x), 1234)]
+    np.testing.assert_array_equal(np.concatenate(pieces), whole[: sum(map(len, pieces))])
 
 
 def test_steady_noise_raises_the_onset_level():
     vad = EnergyVAD()
     hum = tone(6.0, 0.05)  # -29 dBFS, louder than the absolute speech level
-    assert vad.process(hum[: SAMPLE_RATE]).any()  # unknown floor: taken for speech at first
+    assert vad.process(hum[:SAMPLE_RATE]).any()  # unknown floor: taken for speech at first
     vad.process(hum[SAMPLE_RATE:])
     assert vad.onset_level() > -29 + 10
     assert not vad.process(tone(1.0, 0.05))[-10:].any()  # the same hum is now background

@@ -19,29 +19,53 @@ def speech(shared_data):
 
 
 @pytest.mark.parametrize("htk", [False, True])
-@pytest.mark.parametrize("n_mels,fmin,fmax", [(40, 0.0, None), (64, 20.0, 7600.0), (80, 50.0, 8000.0)])
+@pytest.mark.parametrize(
+    "n_mels,fmin,fmax", [(40, 0.0, None), (64, 20.0, 7600.0), (80, 50.0, 8000.0)]
+)
 def test_filterbank_matches_librosa(htk, n_mels, fmin, fmax):
     ours = mel_filterbank(16000, 512, n_mels, fmin, fmax, htk=htk, norm="slaney")
-    ref = librosa.filters.mel(sr=16000, n_fft=512, n_mels=n_mels, fmin=fmin, fmax=fmax,
-                              htk=htk, norm="slaney")
+    ref = librosa.filters.mel(
+        sr=16000, n_fft=512, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm="slaney"
+    )
     np.testing.assert_allclose(ours, ref, atol=1e-6)
 
 
 @pytest.mark.parametrize(
     "options",
     [
-        dict(n_mels=40, window="hann", mel_scale="slaney", pad_mode="constant", fmin=0.0, fmax=None),
-        dict(n_mels=64, window="hamming", mel_scale="htk", pad_mode="reflect", fmin=20.0, fmax=7600.0),
-        dict(n_mels=80, window="hann", mel_scale="slaney", pad_mode="constant", fmin=20.0, fmax=7600.0),
+        dict(
+            n_mels=40, window="hann", mel_scale="slaney", pad_mode="constant", fmin=0.0, fmax=None
+        ),
+        dict(
+            n_mels=64, window="hamming", mel_scale="htk", pad_mode="reflect", fmin=20.0, fmax=7600.0
+        ),
+        dict(
+            n_mels=80,
+            window="hann",
+            mel_scale="slaney",
+            pad_mode="constant",
+            fmin=20.0,
+            fmax=7600.0,
+        ),
     ],
 )
 def test_logmel_matches_librosa_on_real_speech(speech, options):
     layer = LogMel(normalize=None, **options)
     ours = layer(speech[None])[0].numpy()
     power = librosa.feature.melspectrogram(
-        y=speech, sr=16000, n_fft=512, hop_length=160, win_length=400, window=options["window"],
-        center=True, pad_mode=options["pad_mode"], power=2.0, n_mels=options["n_mels"],
-        fmin=options["fmin"], fmax=options["fmax"], htk=options["mel_scale"] == "htk",
+        y=speech,
+        sr=16000,
+        n_fft=512,
+        hop_length=160,
+        win_length=400,
+        window=options["window"],
+        center=True,
+        pad_mode=options["pad_mode"],
+        power=2.0,
+        n_mels=options["n_mels"],
+        fmin=options["fmin"],
+        fmax=options["fmax"],
+        htk=options["mel_scale"] == "htk",
     )
     reference = np.log(power.T + 1e-6)
     assert ours.shape == reference.shape == (layer.num_frames(len(speech)), options["n_mels"])
@@ -85,10 +109,12 @@ def test_specaugment_masks_only_in_training():
     zeros = masked == 0.0
     assert zeros.any()
     for example in zeros:
-        full_rows = example.all(axis=1).sum()   # masked time frames
-        full_cols = example.all(axis=0).sum()   # masked mel bins
+        full_rows = example.all(axis=1).sum()  # masked time frames
+        full_cols = example.all(axis=0).sum()  # masked mel bins
         assert full_rows <= 2 * 40 and full_cols <= 2 * 10
         # Every zero lies in a fully masked frame or a fully masked bin.
-        assert not (example & ~example.all(axis=1, keepdims=True) & ~example.all(axis=0, keepdims=True)).any()
+        assert not (
+            example & ~example.all(axis=1, keepdims=True) & ~example.all(axis=0, keepdims=True)
+        ).any()
     # Examples get different masks.
     assert not np.array_equal(zeros[0], zeros[1])

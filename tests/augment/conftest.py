@@ -15,8 +15,12 @@ import soundfile as sf
 
 from keras_spkid.data.catalogue import read_manifest
 
-SPEECH_CLIPS = ["103/103-1240-0000.flac", "1040/1040-133433-0000.flac",
-                "1069/1069-133699-0000.flac", "1098/1098-133695-0000.flac"]
+SPEECH_CLIPS = [
+    "103/103-1240-0000.flac",
+    "1040/1040-133433-0000.flac",
+    "1069/1069-133699-0000.flac",
+    "1098/1098-133695-0000.flac",
+]
 ROOMS = ("smallroom", "mediumroom", "largeroom")
 
 
@@ -35,13 +39,19 @@ def musan_raw(shared_data, tmp_path_factory):
         brown = np.cumsum(white)
         brown -= np.convolve(brown, np.ones(400) / 400, mode="same")  # remove the drift
         noise = 0.3 * brown / np.max(np.abs(brown))
-        _write(musan / "noise" / "free-sound" / f"noise-free-sound-{index:04d}.wav",
-               np.round(noise * 32767).astype(np.int16), 16000)
+        _write(
+            musan / "noise" / "free-sound" / f"noise-free-sound-{index:04d}.wav",
+            np.round(noise * 32767).astype(np.int16),
+            16000,
+        )
     t = np.arange(int(10.0 * 44100)) / 44100
     chord = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) / 4
     stereo = np.stack([chord, np.roll(chord, 100)], axis=1)
-    _write(musan / "music" / "fma" / "music-fma-0000.wav",
-           np.round(stereo * 32767).astype(np.int16), 44100)
+    _write(
+        musan / "music" / "fma" / "music-fma-0000.wav",
+        np.round(stereo * 32767).astype(np.int16),
+        44100,
+    )
     (musan / "README").write_text("MUSAN\n")
     (musan / "noise" / "free-sound" / "ANNOTATIONS").write_text("noise annotations\n")
     return root
@@ -59,10 +69,14 @@ def rirs_raw(tmp_path_factory):
             decay = 0.05 * (room_index + 1)
             taps = int(4 * decay * 16000)
             rir = synthetic_rir(taps, decay, rng)
-            _write(root / "RIRS_NOISES" / "simulated_rirs" / room / name / f"{name}-00001.wav",
-                   np.round(rir * 32767).astype(np.int16), 16000)
-    _write(root / "RIRS_NOISES" / "pointsource_noises" / "noise-1.wav",
-           np.zeros(1600, np.int16), 16000)
+            _write(
+                root / "RIRS_NOISES" / "simulated_rirs" / room / name / f"{name}-00001.wav",
+                np.round(rir * 32767).astype(np.int16),
+                16000,
+            )
+    _write(
+        root / "RIRS_NOISES" / "pointsource_noises" / "noise-1.wav", np.zeros(1600, np.int16), 16000
+    )
     return root
 
 

@@ -61,8 +61,9 @@ def test_achieved_snr_of_noise_and_music(sets, speech, category, low, high):
 def test_babble_adds_several_speakers_each_at_its_snr(sets, speech):
     # Five babble chunks, each 15 dB below the utterance: their sum is about
     # 15 - 10 log10(5) = 8 dB below it (speech chunks are nearly uncorrelated).
-    augmenter = Augmenter(*sets, weights=ONLY["speech"], snr_db={"speech": (15.0, 15.0)},
-                          sources={"speech": (5, 5)})
+    augmenter = Augmenter(
+        *sets, weights=ONLY["speech"], snr_db={"speech": (15.0, 15.0)}, sources={"speech": (5, 5)}
+    )
     for seed in range(4):
         assert _snr(speech, augmenter(speech, [1, seed])) == pytest.approx(8.0, abs=1.5)
     default = Augmenter(*sets, weights=ONLY["speech"])  # 3-7 chunks at 13-20 dB each
@@ -74,8 +75,9 @@ def test_reverberation_is_a_normalised_convolution_of_the_same_length(sets, spee
     rir = synthetic_rir(4000, 0.05, np.random.default_rng(5))
     room = tmp_path / "rirs" / "smallroom" / "Room001"
     room.mkdir(parents=True)
-    sf.write(room / "Room001-00001.wav", np.round(rir * 32767).astype(np.int16), 16000,
-             subtype="PCM_16")
+    sf.write(
+        room / "Room001-00001.wav", np.round(rir * 32767).astype(np.int16), 16000, subtype="PCM_16"
+    )
     augmenter = Augmenter(None, tmp_path / "rirs", weights=ONLY["reverb"])
     reverberant = augmenter(speech, [0, 0]).numpy()
     stored = sf.read(room / "Room001-00001.wav", dtype="float32")[0]
@@ -91,13 +93,16 @@ def test_reverberation_is_a_normalised_convolution_of_the_same_length(sets, spee
 def _clips(count: int, seed: int = 0) -> list[np.ndarray]:
     """Waveforms of different lengths (0.5 to 1.5 s)."""
     rng = np.random.default_rng(seed)
-    return [(0.1 * rng.standard_normal(int(rng.integers(8000, 24000)))).astype(np.float32)
-            for _ in range(count)]
+    return [
+        (0.1 * rng.standard_normal(int(rng.integers(8000, 24000)))).astype(np.float32)
+        for _ in range(count)
+    ]
 
 
 def _dataset(clips) -> tf.data.Dataset:
     return tf.data.Dataset.from_generator(
-        lambda: iter(clips), output_signature=tf.TensorSpec([None], tf.float32))
+        lambda: iter(clips), output_signature=tf.TensorSpec([None], tf.float32)
+    )
 
 
 def test_tf_data_map_is_deterministic_and_seeded(sets):

@@ -40,11 +40,13 @@ def test_nothing_chosen_changes_nothing(features):
 
 def test_telephone_band_matches_real_8khz_audio(speech, features):
     """Cut-off at 4 kHz: the bands match those of the same audio through 8 kHz."""
-    telephone = np.stack([soxr.resample(soxr.resample(x, 16000, 8000), 8000, 16000)
-                          for x in speech])
+    telephone = np.stack(
+        [soxr.resample(soxr.resample(x, 16000, 8000), 8000, 16000) for x in speech]
+    )
     real = LogMel()(telephone).numpy()
-    layer = ChannelAugment(seed=0, **{**OFF, "band_probability": 1.0,
-                                      "band_cutoff_hz": (4000.0, 4000.0)})
+    layer = ChannelAugment(
+        seed=0, **{**OFF, "band_probability": 1.0, "band_cutoff_hz": (4000.0, 4000.0)}
+    )
     out = layer(features, training=True).numpy()
     centres = layer._centres_hz
     low, high = centres < 3500, centres > 4300
@@ -58,8 +60,9 @@ def test_constant_bands_of_8khz_corpora_stay_constant(speech):
     """Mixing noise into an 8 kHz recording must not invent energy above 4 kHz."""
     narrow = LogMel()(np.stack([soxr.resample(x[::2], 8000, 16000) for x in speech])).numpy()
     narrow[:, :, -10:] = 0.0  # what the cache holds above 4 kHz for an 8 kHz corpus
-    out = ChannelAugment(seed=1, noise_probability=1.0, babble_probability=1.0,
-                         band_probability=0.0)(narrow, training=True).numpy()
+    out = ChannelAugment(
+        seed=1, noise_probability=1.0, babble_probability=1.0, band_probability=0.0
+    )(narrow, training=True).numpy()
     assert np.all(out[:, :, -10:] == 0.0)
     assert np.abs(out[:, :, :-10] - narrow[:, :, :-10]).max() > 1.0
 
@@ -69,8 +72,9 @@ def test_lower_snr_changes_more(features, kind):
     """Added signals fill the quiet cells: the spread over time shrinks as SNR falls."""
     spreads = []
     for snr in (40.0, 15.0, 0.0):
-        layer = ChannelAugment(seed=2, **{**OFF, f"{kind}_probability": 1.0,
-                                          f"{kind}_snr_db": (snr, snr)})
+        layer = ChannelAugment(
+            seed=2, **{**OFF, f"{kind}_probability": 1.0, f"{kind}_snr_db": (snr, snr)}
+        )
         out = layer(features, training=True).numpy()
         np.testing.assert_allclose(out.mean(axis=1), 0.0, atol=1e-3)  # still normalised
         spreads.append(out.std(axis=1).mean())
@@ -79,7 +83,12 @@ def test_lower_snr_changes_more(features, kind):
 
 
 def test_seeded_and_serialisable(features):
-    kwargs = {"seed": 5, "noise_probability": 0.5, "babble_probability": 0.5, "band_probability": 0.5}
+    kwargs = {
+        "seed": 5,
+        "noise_probability": 0.5,
+        "babble_probability": 0.5,
+        "band_probability": 0.5,
+    }
     first = ChannelAugment(**kwargs)(features, training=True).numpy()
     again = ChannelAugment(**kwargs)(features, training=True).numpy()
     np.testing.assert_array_equal(first, again)

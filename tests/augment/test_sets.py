@@ -50,7 +50,12 @@ def test_musan_is_split_into_5s_chunks_with_a_3s_hop(musan_raw, tmp_path):
     assert [p.name for p in short] == ["00000.wav"] and sf.info(short[0]).frames == 32000
     music = out / "music" / "fma" / "music-fma-0000"
     info = sf.info(music / "00003.wav")
-    assert (info.samplerate, info.channels, info.subtype, info.frames) == (16000, 1, "PCM_16", CHUNK)
+    assert (info.samplerate, info.channels, info.subtype, info.frames) == (
+        16000,
+        1,
+        "PCM_16",
+        CHUNK,
+    )
     assert sorted(p.name for p in music.iterdir()) == _chunk_names(160000)
     files = musan_files(out)
     assert sorted(files) == ["music", "noise", "speech"]
@@ -90,8 +95,21 @@ def test_musan_download_extract_and_split(musan_raw, tmp_path):
     with MediaServer(served) as server:
         part = Part("musan.tar.gz", md5, server.url("musan.tar.gz"))
         target = prepare_musan(tmp_path / "data", Fetcher(retry=FAST), part, progress=False)
-        assert main(["musan", "--out", str(tmp_path / "cli"), "--url", part.url, "--md5", md5,
-                     "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "musan",
+                    "--out",
+                    str(tmp_path / "cli"),
+                    "--url",
+                    part.url,
+                    "--md5",
+                    md5,
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     assert target == tmp_path / "data" / "musan_split"
     reference = split_musan(musan_raw / "musan", tmp_path / "reference", progress=False)
     for root in (target, tmp_path / "cli" / "musan_split"):
@@ -110,8 +128,23 @@ def test_rirs_download_keeps_small_and_medium_rooms(rirs_raw, tmp_path):
     with MediaServer(served) as server:
         part = Part("rirs_noises.zip", md5, server.url("rirs_noises.zip"))
         target = prepare_rirs(tmp_path / "data", Fetcher(retry=FAST), part)
-        assert main(["rirs", "--out", str(tmp_path / "cli"), "--url", part.url, "--md5", md5,
-                     "--rooms", "largeroom", "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "rirs",
+                    "--out",
+                    str(tmp_path / "cli"),
+                    "--url",
+                    part.url,
+                    "--md5",
+                    md5,
+                    "--rooms",
+                    "largeroom",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     assert target == tmp_path / "data" / "RIRS_NOISES" / "simulated_rirs"
     rooms = sorted({path.split("/")[-3] for path in rir_files(target)})
     assert rooms == ["mediumroom", "smallroom"] and len(rir_files(target)) == 4

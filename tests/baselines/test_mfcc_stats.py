@@ -1,4 +1,4 @@
-"""The MFCC-statistics baseline: what it computes, that it saves, and that it identifies speakers."""
+"""The MFCC-statistics baseline: what it computes, that it saves, that it identifies speakers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ def _signal(seconds=1.5, seed=0):
     rng = np.random.default_rng(seed)
     n = int(seconds * 16000)
     t = np.arange(n) / 16000
-    return (0.1 * rng.normal(size=n) + 0.3 * np.sin(2 * np.pi * (300 + 200 * t) * t)).astype("float32")
+    return (0.1 * rng.normal(size=n) + 0.3 * np.sin(2 * np.pi * (300 + 200 * t) * t)).astype(
+        "float32"
+    )
 
 
 def test_layer_matches_a_numpy_reference():
@@ -28,8 +30,11 @@ def test_layer_matches_a_numpy_reference():
     expected = np.concatenate([cepstra.mean(axis=1), cepstra.std(axis=1)], axis=-1)
     np.testing.assert_allclose(MFCCStats(n_mfcc=20)(log_mel), expected, atol=1e-4)
     with_c0 = MFCCStats(n_mfcc=3, include_c0=True)(log_mel)
-    np.testing.assert_allclose(with_c0[:, :3], scipy.fft.dct(log_mel, type=2, norm="ortho",
-                                                             axis=-1)[..., :3].mean(axis=1), atol=1e-4)
+    np.testing.assert_allclose(
+        with_c0[:, :3],
+        scipy.fft.dct(log_mel, type=2, norm="ortho", axis=-1)[..., :3].mean(axis=1),
+        atol=1e-4,
+    )
     with pytest.raises(ValueError, match="need more than 20 mel bands"):
         MFCCStats(n_mfcc=20)(log_mel[..., :20])
 

@@ -24,9 +24,35 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def out(tmp_path_factory, shared_data):
     out = tmp_path_factory.mktemp("eval")
-    assert spkid(["eval", "fewshot", "--corpus", "wuw_corpus_ii", "--split", "test", "--ways", "5",
-                  "10", "--shots", "1", "5", "--queries", "5", "--episodes", "300",
-                  "--query", "full", "1", "--out", str(out), "--quiet"]) == 0
+    assert (
+        spkid(
+            [
+                "eval",
+                "fewshot",
+                "--corpus",
+                "wuw_corpus_ii",
+                "--split",
+                "test",
+                "--ways",
+                "5",
+                "10",
+                "--shots",
+                "1",
+                "5",
+                "--queries",
+                "5",
+                "--episodes",
+                "300",
+                "--query",
+                "full",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -48,23 +74,74 @@ def test_fewshot_table(out):
 
 
 def test_fewshot_cell_that_cannot_be_formed_says_why(out):
-    assert spkid(["eval", "fewshot", "--embeddings", str(_embeddings(out)), "--ways", "5",
-                  "--shots", "10", "--queries", "15", "--episodes", "10", "--out",
-                  str(out / "big")]) == 0
+    assert (
+        spkid(
+            [
+                "eval",
+                "fewshot",
+                "--embeddings",
+                str(_embeddings(out)),
+                "--ways",
+                "5",
+                "--shots",
+                "10",
+                "--queries",
+                "15",
+                "--episodes",
+                "10",
+                "--out",
+                str(out / "big"),
+            ]
+        )
+        == 0
+    )
     row = json.loads((out / "big" / "fewshot.json").read_text())["rows"][0]
     assert row["mean"] is None and "need 5 speakers with 25 clips" in row["note"]
 
 
 def test_trials_verify_and_calibration(out, shared_data):
     trials = out / "trials.txt"
-    assert spkid(["eval", "trials", "--corpus", "wuw_corpus_ii", "--split", "test",
-                  "--same_recording", "--output", str(trials)]) == 0
+    assert (
+        spkid(
+            [
+                "eval",
+                "trials",
+                "--corpus",
+                "wuw_corpus_ii",
+                "--split",
+                "test",
+                "--same_recording",
+                "--output",
+                str(trials),
+            ]
+        )
+        == 0
+    )
     cohort = out / "cohort.npz"
     full = EmbeddingSet.load(_embeddings(out))
     full.select(np.arange(0, len(full), 2)).save(cohort)  # any speakers work as a cohort here
-    assert spkid(["eval", "verify", "--trials", str(trials), "--corpus", "wuw_corpus_ii",
-                  "--cohort", str(cohort), "--calibrate", "far", "--far", "0.05",
-                  "--out", str(out / "verify"), "--quiet"]) == 0
+    assert (
+        spkid(
+            [
+                "eval",
+                "verify",
+                "--trials",
+                str(trials),
+                "--corpus",
+                "wuw_corpus_ii",
+                "--cohort",
+                str(cohort),
+                "--calibrate",
+                "far",
+                "--far",
+                "0.05",
+                "--out",
+                str(out / "verify"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "verify" / "verify.json").read_text())
     cosine = report["results"]["cosine"]
     assert 0 < cosine["eer"] < 0.3 and 0 < cosine["min_dcf_0.01"] <= 1.0
@@ -76,7 +153,9 @@ def test_trials_verify_and_calibration(out, shared_data):
 
 def test_identify_and_knn(out):
     for command in ("identify", "knn"):
-        assert spkid(["eval", command, "--embeddings", str(_embeddings(out)), "--out", str(out)]) == 0
+        assert (
+            spkid(["eval", command, "--embeddings", str(_embeddings(out)), "--out", str(out)]) == 0
+        )
         result = json.loads((out / f"{command}.json").read_text())
         assert result["top1"] > 1 / result["num_speakers"] * 3 and result["top5"] >= result["top1"]
 
@@ -93,21 +172,42 @@ def test_gallery_round_trip_on_real_clips(out, tmp_path):
     full.select(enrol).save(tmp_path / "enrol.npz")
     names = tmp_path / "names.txt"
     names.write_text("".join(f"{s} Speaker_{s}\n" for s in np.unique(full.speakers)))
-    build = [sys.executable, str(REPO / "closest_celeb.py"), "build", "--embeddings",
-             str(tmp_path / "enrol.npz"), "--names", str(names), "--output", str(tmp_path / "g.npz")]
+    build = [
+        sys.executable,
+        str(REPO / "closest_celeb.py"),
+        "build",
+        "--embeddings",
+        str(tmp_path / "enrol.npz"),
+        "--names",
+        str(names),
+        "--output",
+        str(tmp_path / "g.npz"),
+    ]
     done = subprocess.run(build, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "35 speakers" in done.stdout, done.stderr
     corpus_root = _corpus_root()
     audio = [str(tmp_path / "missing.wav")] + [str(corpus_root / full.paths[q]) for q in queries]
-    query = [sys.executable, str(REPO / "closest_celeb.py"), "query", "--gallery",
-             str(tmp_path / "g.npz"), "--audio", *audio, "--top_k", "3", "--json"]
+    query = [
+        sys.executable,
+        str(REPO / "closest_celeb.py"),
+        "query",
+        "--gallery",
+        str(tmp_path / "g.npz"),
+        "--audio",
+        *audio,
+        "--top_k",
+        "3",
+        "--json",
+    ]
     done = subprocess.run(query, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr  # one file failed, the rest answered
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert "file not found" in lines[0]["error"]
     answers = lines[1:]
     assert len(answers) == len(queries) and all(len(a["matches"]) == 3 for a in answers)
-    right = [a["matches"][0]["name"] == "Speaker " + full.speakers[q] for a, q in zip(answers, queries)]
+    right = [
+        a["matches"][0]["name"] == "Speaker " + full.speakers[q] for a, q in zip(answers, queries)
+    ]
     assert np.mean(right) > 0.6, f"top-1 {np.mean(right):.2f}"
     assert all(a["decision"] in ("unknown", a["matches"][0]["name"]) for a in answers)
 
@@ -128,8 +228,19 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys, out):
     assert extract(["--manifest", str(listing), "--output", str(tmp_path / "o.npz")]) == 2
     assert "l.tsv: list has a header but no rows" in capsys.readouterr().err
     listing.write_text("path\na.wav\n")
-    assert extract(["--model", str(not_model), "--manifest", str(listing),
-                    "--output", str(tmp_path / "o.npz")]) == 2
+    assert (
+        extract(
+            [
+                "--model",
+                str(not_model),
+                "--manifest",
+                str(listing),
+                "--output",
+                str(tmp_path / "o.npz"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "model.keras: not a Keras model" in err and err.count("\n") == 1
     assert spkid(["eval", "verify", "--trials", str(tmp_path / "none.txt"), "--root", "."]) == 2
@@ -140,18 +251,59 @@ def test_voxceleb_layout_trials_crops_short_tests_and_iden_split(tmp_path, voxce
     """veri_test.txt and iden_split.txt of a VoxCeleb-layout tree (synthetic voices)."""
     from tests.fixtures.voxceleb_tree import make_voxceleb_tree
 
-    tree = make_voxceleb_tree(voxceleb_meta / "vox1_tst_duration.txt.gz", tmp_path / "vox",
-                              n_speakers=4, max_videos=2, max_utts_per_video=3, max_seconds=3.0)
+    tree = make_voxceleb_tree(
+        voxceleb_meta / "vox1_tst_duration.txt.gz",
+        tmp_path / "vox",
+        n_speakers=4,
+        max_videos=2,
+        max_utts_per_video=3,
+        max_seconds=3.0,
+    )
     out = tmp_path / "out"
-    assert spkid(["eval", "verify", "--trials", str(tree.trials), "--root", str(tree.wav_root),
-                  "--crops", "2", "--test_seconds", "1", "--out", str(out), "--quiet"]) == 0
+    assert (
+        spkid(
+            [
+                "eval",
+                "verify",
+                "--trials",
+                str(tree.trials),
+                "--root",
+                str(tree.wav_root),
+                "--crops",
+                "2",
+                "--test_seconds",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "verify.json").read_text())
     assert report["test"] == "test utterances cut to 1 s"
     assert 0 <= report["results"]["cosine"]["eer"] <= 1
     assert len(list(out.glob("embeddings-trials-*crop1s.npz"))) == 1
     assert len(list(out.glob("embeddings-trials-*-2crops.npz"))) == 1
-    assert spkid(["eval", "identify", "--iden-split", str(tree.iden_split), "--root",
-                  str(tree.wav_root), "--enrol_split", "train", "--test_split", "test",
-                  "--out", str(out), "--quiet"]) == 0
+    assert (
+        spkid(
+            [
+                "eval",
+                "identify",
+                "--iden-split",
+                str(tree.iden_split),
+                "--root",
+                str(tree.wav_root),
+                "--enrol_split",
+                "train",
+                "--test_split",
+                "test",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     result = json.loads((out / "identify.json").read_text())
     assert result["num_test"] == sum(u.split == "test" for u in tree.utterances)

@@ -10,8 +10,20 @@ from keras_spkid.scoring.calibration import Calibration
 
 def test_calibrates_on_both_corpora_and_ships_the_threshold(shared_data, tmp_path):
     target = tmp_path / "model" / "calibration.json"
-    assert spkid(["eval", "calibrate", "--out", str(tmp_path / "out"), "--quiet",
-                  "--save_calibration", str(target)]) == 0
+    assert (
+        spkid(
+            [
+                "eval",
+                "calibrate",
+                "--out",
+                str(tmp_path / "out"),
+                "--quiet",
+                "--save_calibration",
+                str(target),
+            ]
+        )
+        == 0
+    )
     calibration = Calibration.load(target)
     report = json.loads((tmp_path / "out" / "calibration.json").read_text())
     corpora = report["corpora"]

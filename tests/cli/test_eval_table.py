@@ -24,8 +24,25 @@ def baseline_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def table(tmp_path_factory, shared_data, baseline_cache):
     out = tmp_path_factory.mktemp("table")
-    assert spkid(["eval", "table", "--out", str(out), "--episodes", "50", "--max_speakers", "8",
-                  "--corpora", "wuw_corpus_ii", "librispeech_1utt", "--quiet"]) == 0
+    assert (
+        spkid(
+            [
+                "eval",
+                "table",
+                "--out",
+                str(out),
+                "--episodes",
+                "50",
+                "--max_speakers",
+                "8",
+                "--corpora",
+                "wuw_corpus_ii",
+                "librispeech_1utt",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -42,7 +59,9 @@ def test_table_has_both_models_side_by_side(table, baseline_cache):
     assert wuw["queries"] == 5 and wuw["speakers"] == 8 and wuw["model"]["episodes"] == 50
     for key in ("model", "baseline"):
         assert wuw[key]["mean"] > 0.6, f"{key}: chance is 0.2"
-    assert wuw["difference"]["mean"] == pytest.approx(wuw["model"]["mean"] - wuw["baseline"]["mean"])
+    assert wuw["difference"]["mean"] == pytest.approx(
+        wuw["model"]["mean"] - wuw["baseline"]["mean"]
+    )
     # 8 LibriSpeech speakers, 2 s segments: too few have 6 segments for 5 shots + 1 query
     assert "need 5 speakers with 6 clips" in cells[("librispeech_1utt", 5, 5)]["note"]
     assert cells[("librispeech_1utt", 5, 1)]["baseline"]["mean"] > 0.4
@@ -59,15 +78,55 @@ def test_table_has_both_models_side_by_side(table, baseline_cache):
 
 
 def test_a_second_run_reuses_the_embeddings(table, capsys):
-    assert spkid(["eval", "table", "--out", str(table), "--episodes", "10", "--max_speakers", "8",
-                  "--corpora", "wuw_corpus_ii", "--ways", "5", "--shots", "1", "--quiet"]) == 0
+    assert (
+        spkid(
+            [
+                "eval",
+                "table",
+                "--out",
+                str(table),
+                "--episodes",
+                "10",
+                "--max_speakers",
+                "8",
+                "--corpora",
+                "wuw_corpus_ii",
+                "--ways",
+                "5",
+                "--shots",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.count("reusing") == 2  # one file per model
 
 
 def test_fewshot_on_segments(tmp_path, shared_data, baseline_cache, capsys):
-    command = ["eval", "fewshot", "--corpus", "librispeech_1utt", "--split", "test",
-               "--model", "mfcc_stats", "--segment_seconds", "2", "--ways", "5", "--shots", "1",
-               "--queries", "1", "--episodes", "50", "--out", str(tmp_path), "--quiet"]
+    command = [
+        "eval",
+        "fewshot",
+        "--corpus",
+        "librispeech_1utt",
+        "--split",
+        "test",
+        "--model",
+        "mfcc_stats",
+        "--segment_seconds",
+        "2",
+        "--ways",
+        "5",
+        "--shots",
+        "1",
+        "--queries",
+        "1",
+        "--episodes",
+        "50",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    ]
     assert spkid(command + ["--query", "full", "1"]) == 0
     data = json.loads((tmp_path / "fewshot.json").read_text())
     assert data["segment_seconds"] == 2.0 and len(data["rows"]) == 2

@@ -99,7 +99,13 @@ def test_manifest_errors_name_file_and_line(tmp_path):
 
 
 def test_folder_tree_and_manifest_round_trip(tmp_path):
-    for rel in ["alice/one.wav", "alice/sub/two.flac", "bob/x.wav", ".hidden/y.wav", "bob/notes.txt"]:
+    for rel in [
+        "alice/one.wav",
+        "alice/sub/two.flac",
+        "bob/x.wav",
+        ".hidden/y.wav",
+        "bob/notes.txt",
+    ]:
         path = tmp_path / "data" / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if rel.endswith((".wav", ".flac")):

@@ -36,8 +36,10 @@ def store():
 
 
 def _episodes(store, spec, count=6, **kwargs):
-    return [{k: v.numpy() for k, v in e.items()}
-            for e in episode_dataset(store, spec, num_episodes=count, **kwargs)]
+    return [
+        {k: v.numpy() for k, v in e.items()}
+        for e in episode_dataset(store, spec, num_episodes=count, **kwargs)
+    ]
 
 
 def _is_wrapped_window(crop, item):
@@ -61,7 +63,9 @@ def test_episode_invariants(store):
         np.testing.assert_array_equal(e["query_labels"], np.repeat(np.arange(5), 4))
         np.testing.assert_array_equal(e["query_speakers"], np.repeat(speakers[:, 0], 4))
         # K+Q distinct clips per class, all of that speaker; support and query disjoint.
-        items = np.concatenate([e["support_items"].reshape(5, 3), e["query_items"].reshape(5, 4)], 1)
+        items = np.concatenate(
+            [e["support_items"].reshape(5, 3), e["query_items"].reshape(5, 4)], 1
+        )
         for row, speaker in zip(items, speakers[:, 0]):
             assert len(set(row)) == 7
             assert (store.labels[row] == speaker).all()
@@ -123,8 +127,9 @@ def test_impossible_settings_fail_before_work(store):
 
 
 def test_speaker_batches(store):
-    dataset = speaker_batch_dataset(store, speakers_per_batch=6, clips_per_speaker=2,
-                                    frames=32, seed=0, num_batches=5)
+    dataset = speaker_batch_dataset(
+        store, speakers_per_batch=6, clips_per_speaker=2, frames=32, seed=0, num_batches=5
+    )
     for features, labels in dataset:
         assert features.shape == (12, 32, 8)
         labels = labels.numpy().reshape(6, 2)
@@ -136,7 +141,9 @@ def test_waveform_store_with_frontend_on_the_fly(wuw):
     subset = wuw.filter(speakers=wuw.speakers[:4])
     store = UtteranceStore.from_audio(subset)
     assert store.kind == "waveform" and store.data.ndim == 1
-    e = next(iter(episode_dataset(store, EpisodeSpec(3, 2, 2, 100, 80), frontend=LogMel(n_mels=40))))
+    e = next(
+        iter(episode_dataset(store, EpisodeSpec(3, 2, 2, 100, 80), frontend=LogMel(n_mels=40)))
+    )
     assert e["support"].shape == (6, 100, 40) and e["query"].shape == (6, 80, 40)
     assert np.isfinite(e["support"].numpy()).all()
     with pytest.raises(DataError, match="needs a frontend"):
@@ -158,8 +165,9 @@ def test_segments_of_long_single_clips(shared_data):
 def test_start_continues_the_same_stream(store):
     spec = EpisodeSpec(3, 2, 2, 40, (20, 40))
     full = _episodes(store, spec, count=12, seed=5, episodes_per_batch=3)
-    resumed = list(episode_dataset(store, spec, episodes_per_batch=3, seed=5, start=2,
-                                   num_episodes=6))
+    resumed = list(
+        episode_dataset(store, spec, episodes_per_batch=3, seed=5, start=2, num_episodes=6)
+    )
     assert len(full) == 4 and len(resumed) == 2
     for x, y in zip(full[2:], resumed):
         for key in x:

@@ -71,8 +71,10 @@ def test_bad_files_go_to_the_failures_list(tmp_path, small):
     soundfile.write(bad_dir / "silent.wav", np.zeros(16000, np.float32), 16000)
     from keras_spkid.data.catalogue import Catalogue, Utterance
 
-    bad = [Utterance(f"bad/{n}", "bad", f"bad/{n}") for n in
-           ("empty.flac", "corrupt.flac", "short.wav", "silent.wav", "missing.wav")]
+    bad = [
+        Utterance(f"bad/{n}", "bad", f"bad/{n}")
+        for n in ("empty.flac", "corrupt.flac", "short.wav", "silent.wav", "missing.wav")
+    ]
     catalogue = Catalogue(root, list(good) + bad)
     cache = FeatureCache(tmp_path / "cache", LogMel(n_mels=40), shard_size=3)
     index = cache.build(catalogue, progress=False)
@@ -87,9 +89,25 @@ def test_bad_files_go_to_the_failures_list(tmp_path, small):
 
 
 def _run_features(manifest, root, cache):
-    return [sys.executable, "-m", "keras_spkid.cli.main", "features", "--manifest", str(manifest),
-            "--root", str(root), "--cache", str(cache), "--n-mels", "40", "--shard-size", "8",
-            "--workers", "1", "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "keras_spkid.cli.main",
+        "features",
+        "--manifest",
+        str(manifest),
+        "--root",
+        str(root),
+        "--cache",
+        str(cache),
+        "--n-mels",
+        "40",
+        "--shard-size",
+        "8",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
 
 
 def _shards(directory):
@@ -103,14 +121,22 @@ def test_resume_after_kill_gives_identical_cache(tmp_path, wuw):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
 
     # Uninterrupted reference run.
-    subprocess.run(_run_features(manifest, wuw.root, tmp_path / "ref"), check=True, env=env,
-                   capture_output=True)
+    subprocess.run(
+        _run_features(manifest, wuw.root, tmp_path / "ref"),
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     reference = _shards(tmp_path / "ref")
     assert len(reference) == 15
 
     # Killed half-way (SIGKILL: no cleanup), then run again.
-    process = subprocess.Popen(_run_features(manifest, wuw.root, tmp_path / "resumed"), env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _run_features(manifest, wuw.root, tmp_path / "resumed"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while len(_shards(tmp_path / "resumed")) < 4 and time.monotonic() < deadline:
         if process.poll() is not None:
@@ -122,8 +148,13 @@ def test_resume_after_kill_gives_identical_cache(tmp_path, wuw):
     assert 4 <= done < 15, f"kill came too late or too early ({done} shards)"
     assert not list((tmp_path / "resumed").rglob("index.json"))
 
-    result = subprocess.run(_run_features(manifest, wuw.root, tmp_path / "resumed"), env=env,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        _run_features(manifest, wuw.root, tmp_path / "resumed"),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert f"{done} of 15 shards already done, resuming" in result.stderr
     resumed = _shards(tmp_path / "resumed")
     assert [p.name for p in resumed] == [p.name for p in reference]

@@ -88,7 +88,10 @@ def test_real_vox2_meta(voxceleb_meta):
     assert len(speakers) == 6114
     first = speakers["id00012"]
     assert (first.speaker, first.vggface2_id, first.gender, first.split) == (
-        "id00012", "n000012", "m", "dev"
+        "id00012",
+        "n000012",
+        "m",
+        "dev",
     )
     splits = [s.split for s in speakers.values()]
     assert (splits.count("dev"), splits.count("test")) == (5994, 120)
@@ -286,10 +289,14 @@ def test_durations_read_gzip_and_plain_alike(tmp_path):
     plain = _write(tmp_path / "d.txt", text)
     zipped = tmp_path / "d.txt.gz"
     zipped.write_bytes(gzip.compress(text.encode()))
-    assert read_durations(plain) == read_durations(zipped) == [
-        ("id10092/LbVIZMrQGmQ/00001", 17.680062),
-        ("id10092/LbVIZMrQGmQ/00002", 9.200062),
-    ]
+    assert (
+        read_durations(plain)
+        == read_durations(zipped)
+        == [
+            ("id10092/LbVIZMrQGmQ/00001", 17.680062),
+            ("id10092/LbVIZMrQGmQ/00002", 9.200062),
+        ]
+    )
     _write(plain, text + "id10092/LbVIZMrQGmQ/00003 -1\n")
     with pytest.raises(ListFormatError, match=r"d\.txt:3:.*positive"):
         read_durations(plain)

@@ -89,9 +89,7 @@ def media_site(shared_data, tmp_path_factory) -> MediaSite:
     media.mkdir()
     sources = {}
     for video, (container, clips) in VIDEOS.items():
-        audio = np.concatenate([
-            sf.read(corpus.root / clip, dtype="int16")[0] for clip in clips
-        ])
+        audio = np.concatenate([sf.read(corpus.root / clip, dtype="int16")[0] for clip in clips])
         wav = root / f"{video}.wav"
         sf.write(wav, audio, SAMPLE_RATE, subtype="PCM_16")
         sources[video] = audio.astype(np.float32) / 32768
@@ -122,15 +120,29 @@ def _encode(wav: Path, target_stem: Path, container: str) -> None:
         codec = ["-c:a", "aac", "-b:a", "64k", "-f", "mp4"]
     else:
         codec = ["-c:a", "libopus", "-b:a", "48k", "-f", "webm"]
-    video = (["-f", "lavfi", "-i", "color=c=gray:s=32x32:r=25"]
-             if container == "webm+video" else [])
+    video = ["-f", "lavfi", "-i", "color=c=gray:s=32x32:r=25"] if container == "webm+video" else []
     video_codec = ["-c:v", "libvpx", "-b:v", "20k", "-shortest"] if video else ["-vn"]
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *video, "-i", str(wav),
-                    *video_codec, *codec, str(target_stem)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            *video,
+            "-i",
+            str(wav),
+            *video_codec,
+            *codec,
+            str(target_stem),
+        ],
+        check=True,
+    )
 
 
-def alignment(segment: np.ndarray, source: np.ndarray, start: int,
-              max_lag: int = 1600) -> tuple[int, float]:
+def alignment(
+    segment: np.ndarray, source: np.ndarray, start: int, max_lag: int = 1600
+) -> tuple[int, float]:
     """``(lag in samples, normalised correlation)`` of ``segment`` against
     ``source[start + lag : ...]``, searched over ``|lag| <= max_lag``."""
     lo = max(start - max_lag, 0)

@@ -55,8 +55,23 @@ def official(shared_data, tmp_path_factory):
         sf.write(buffer, audio, 16000, subtype="PCM_16", format="WAV")
         wavs[name] = buffer.getvalue()
         (root / "x.wav").write_bytes(wavs[name])
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(root / "x.wav"),
-                        "-c:a", "aac", "-b:a", "64k", str(root / "x.m4a")], check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(root / "x.wav"),
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+                str(root / "x.m4a"),
+            ],
+            check=True,
+        )
         m4as[name] = ((root / "x.m4a").read_bytes(), audio.astype(np.float32) / 32768)
 
     def zip_bytes(members: dict[str, bytes]) -> bytes:
@@ -82,10 +97,17 @@ def official(shared_data, tmp_path_factory):
         "served": served,
         "wavs": wavs,
         "m4as": m4as,
-        "vox1_dev": Release("vox1-dev", tuple(parts), "vox1_dev_wav.zip", _md5(dev_zip),
-                            "voxceleb1/dev"),
-        "vox2_test": Release("vox2-test", (Part("vox2_test_aac.zip", _md5(aac_zip)),),
-                             "vox2_test_aac.zip", _md5(aac_zip), "voxceleb2/test", convert=True),
+        "vox1_dev": Release(
+            "vox1-dev", tuple(parts), "vox1_dev_wav.zip", _md5(dev_zip), "voxceleb1/dev"
+        ),
+        "vox2_test": Release(
+            "vox2-test",
+            (Part("vox2_test_aac.zip", _md5(aac_zip)),),
+            "vox2_test_aac.zip",
+            _md5(aac_zip),
+            "voxceleb2/test",
+            convert=True,
+        ),
         "vox1_test_md5": _md5(test_zip),
     }
 
@@ -97,11 +119,16 @@ def _all_files(root):
 def test_parts_are_verified_joined_and_extracted(official, tmp_path):
     release = official["vox1_dev"]
     with MediaServer(official["served"]) as server:
-        target = prepare_release(release, tmp_path, Fetcher(retry=FAST), mirror=server.url(),
-                                 progress=False)
+        target = prepare_release(
+            release, tmp_path, Fetcher(retry=FAST), mirror=server.url(), progress=False
+        )
         assert [r.path for r in server.requests] == [f"/{p.name}" for p in release.parts]
-        assert prepare_release(release, tmp_path, Fetcher(retry=FAST), mirror=server.url(),
-                               progress=False) == target
+        assert (
+            prepare_release(
+                release, tmp_path, Fetcher(retry=FAST), mirror=server.url(), progress=False
+            )
+            == target
+        )
         assert len(server.requests) == 3  # the rerun fetched nothing
     assert target == tmp_path / "voxceleb1" / "dev"
     for name, data in official["wavs"].items():
@@ -116,8 +143,14 @@ def test_corrupt_part_is_detected_and_fetched_again(official, tmp_path, caplog):
     release = official["vox1_dev"]
     with MediaServer(official["served"]) as server:
         server.corrupt("vox1_dev_wav_partab")
-        target = prepare_release(release, tmp_path, Fetcher(retry=FAST), mirror=server.url(),
-                                 progress=False, keep_archives=True)
+        target = prepare_release(
+            release,
+            tmp_path,
+            Fetcher(retry=FAST),
+            mirror=server.url(),
+            progress=False,
+            keep_archives=True,
+        )
     assert len(server.requests_for("vox1_dev_wav_partab")) == 2
     assert "vox1_dev_wav_partab: MD5" in caplog.text and "download 1 of 3" in caplog.text
     assert (target / "wav" / f"{next(iter(CLIPS))}.wav").is_file()
@@ -128,8 +161,9 @@ def test_interrupted_part_download_resumes_with_range(official, tmp_path):
     release = official["vox1_dev"]
     with MediaServer(official["served"]) as server:
         server.cut("vox1_dev_wav_partac", after_bytes=1000)
-        target = prepare_release(release, tmp_path, Fetcher(retry=FAST), mirror=server.url(),
-                                 progress=False)
+        target = prepare_release(
+            release, tmp_path, Fetcher(retry=FAST), mirror=server.url(), progress=False
+        )
     requests = server.requests_for("vox1_dev_wav_partac")
     assert [(r.range, r.status) for r in requests] == [(None, 200), ("bytes=1000-", 206)]
     assert len(scan_voxceleb(target)) == len(CLIPS)
@@ -137,10 +171,16 @@ def test_interrupted_part_download_resumes_with_range(official, tmp_path):
 
 def test_md5_that_never_matches_is_a_clear_error(official, tmp_path):
     release = official["vox1_dev"]
-    wrong = Release(release.name, (Part(release.parts[0].name, "0" * 32), *release.parts[1:]),
-                    release.archive, release.md5, release.target)
-    with MediaServer(official["served"]) as server, pytest.raises(
-        DataError, match=r"vox1_dev_wav_partaa: MD5 still wrong after 3 downloads"
+    wrong = Release(
+        release.name,
+        (Part(release.parts[0].name, "0" * 32), *release.parts[1:]),
+        release.archive,
+        release.md5,
+        release.target,
+    )
+    with (
+        MediaServer(official["served"]) as server,
+        pytest.raises(DataError, match=r"vox1_dev_wav_partaa: MD5 still wrong after 3 downloads"),
     ):
         prepare_release(wrong, tmp_path, Fetcher(retry=FAST), mirror=server.url())
     assert len(server.requests) == 3
@@ -149,18 +189,28 @@ def test_md5_that_never_matches_is_a_clear_error(official, tmp_path):
 def test_wrong_md5_of_the_joined_archive(official, tmp_path):
     release = official["vox1_dev"]
     wrong = Release(release.name, release.parts, release.archive, "f" * 32, release.target)
-    with MediaServer(official["served"]) as server, pytest.raises(
-        DataError, match=r"vox1_dev_wav\.zip: MD5 of the joined parts is .*delete them"
+    with (
+        MediaServer(official["served"]) as server,
+        pytest.raises(
+            DataError, match=r"vox1_dev_wav\.zip: MD5 of the joined parts is .*delete them"
+        ),
     ):
         prepare_release(wrong, tmp_path, Fetcher(retry=FAST), mirror=server.url())
     assert _all_files(tmp_path / "archives") == sorted(
-        name for p in release.parts for name in (p.name, f"{p.name}.md5"))
+        name for p in release.parts for name in (p.name, f"{p.name}.md5")
+    )
 
 
 def test_m4a_archive_is_converted_to_16k_wav(official, tmp_path):
     with MediaServer(official["served"]) as server:
-        target = prepare_release(official["vox2_test"], tmp_path, Fetcher(retry=FAST),
-                                 mirror=server.url(), workers=2, progress=False)
+        target = prepare_release(
+            official["vox2_test"],
+            tmp_path,
+            Fetcher(retry=FAST),
+            mirror=server.url(),
+            workers=2,
+            progress=False,
+        )
     assert target == tmp_path / "voxceleb2" / "test"
     for name, (m4a, source) in official["m4as"].items():
         assert (target / "aac" / f"{name}.m4a").read_bytes() == m4a
@@ -199,14 +249,27 @@ def test_interrupted_extraction_resumes(official, tmp_path):
     assert victim.read_bytes() == official["wavs"][next(iter(CLIPS))]
 
 
-def test_cli_archive_with_credentials_from_the_environment(official, tmp_path, capsys,
-                                                           monkeypatch, caplog):
+def test_cli_archive_with_credentials_from_the_environment(
+    official, tmp_path, capsys, monkeypatch, caplog
+):
     caplog.set_level(logging.DEBUG)
     with MediaServer(official["served"], auth=("alice", PASSWORD)) as server:
         parts = tmp_path / "parts.txt"
         parts.write_text(f"{server.url('vox1_test_wav.zip')} {official['vox1_test_md5']}\n")
-        args = ["archive", "--dataset", "vox1-test", "--parts", str(parts), "--out",
-                str(tmp_path / "data"), "--user", "alice", "--backoff", "0.01", "--quiet"]
+        args = [
+            "archive",
+            "--dataset",
+            "vox1-test",
+            "--parts",
+            str(parts),
+            "--out",
+            str(tmp_path / "data"),
+            "--user",
+            "alice",
+            "--backoff",
+            "0.01",
+            "--quiet",
+        ]
         monkeypatch.setenv("SPKID_VOX_PASSWORD", "wrong-" + PASSWORD)
         assert main(args) == 2
         failed = capsys.readouterr()
@@ -223,12 +286,17 @@ def test_cli_archive_with_credentials_from_the_environment(official, tmp_path, c
 
 def test_part_lists(tmp_path):
     good = tmp_path / "fileparts.txt"
-    good.write_text("# parts\nvox1_dev_wav_partaa E395D020928BC15670B570A21695ED96\n\n"
-                    "https://host/files/vox1_test_wav.zip 185fdc63c3c739954633d50379a3d102\n")
+    good.write_text(
+        "# parts\nvox1_dev_wav_partaa E395D020928BC15670B570A21695ED96\n\n"
+        "https://host/files/vox1_test_wav.zip 185fdc63c3c739954633d50379a3d102\n"
+    )
     assert read_part_list(good) == [
         Part("vox1_dev_wav_partaa", "e395d020928bc15670b570a21695ed96"),
-        Part("vox1_test_wav.zip", "185fdc63c3c739954633d50379a3d102",
-             "https://host/files/vox1_test_wav.zip"),
+        Part(
+            "vox1_test_wav.zip",
+            "185fdc63c3c739954633d50379a3d102",
+            "https://host/files/vox1_test_wav.zip",
+        ),
     ]
     bad = tmp_path / "bad.txt"
     bad.write_text("vox1_dev_wav_partaa e395d0\n")

@@ -104,8 +104,11 @@ def test_basic_auth_and_secrets_never_shown(served, tmp_path, caplog):
 
 
 def test_credentials_from_flags_or_environment():
-    environ = {"SPKID_VOX_USER": "env-user", "SPKID_VOX_PASSWORD": "env-pass",
-               "SPKID_VOX_KEY": "env-key"}
+    environ = {
+        "SPKID_VOX_USER": "env-user",
+        "SPKID_VOX_PASSWORD": "env-pass",
+        "SPKID_VOX_KEY": "env-key",
+    }
     assert Credentials.resolve(environ=environ) == Credentials("env-user", "env-pass", "env-key")
     assert Credentials.resolve("flag-user", environ=environ).user == "flag-user"
     assert Credentials.resolve(environ={}) == Credentials()
@@ -113,10 +116,13 @@ def test_credentials_from_flags_or_environment():
 
 def test_part_urls_from_a_mirror():
     part = Part("vox1_test_wav.zip", "0" * 32)
-    assert part_url(part, "http://host/vox1a/", Credentials()) == "http://host/vox1a/vox1_test_wav.zip"
+    assert (
+        part_url(part, "http://host/vox1a/", Credentials()) == "http://host/vox1a/vox1_test_wav.zip"
+    )
     template = "https://host/download?file={name}&key={key}"
     assert part_url(part, template, Credentials(key="a b")) == (
-        "https://host/download?file=vox1_test_wav.zip&key=a%20b")
+        "https://host/download?file=vox1_test_wav.zip&key=a%20b"
+    )
     with pytest.raises(SpkidError, match="needs an access key"):
         part_url(part, template, Credentials())
     assert part_url(Part("x", "0" * 32, "http://own/x"), template, Credentials()) == "http://own/x"

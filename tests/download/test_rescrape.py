@@ -44,14 +44,18 @@ def _splits(site) -> list[Split]:
 
 
 def _run(site, server, out, **kwargs) -> dict:
-    return rescrape(_splits(site), out, url_template=server.url("{id}"), retry=FAST,
-                    progress=False, **kwargs)
+    return rescrape(
+        _splits(site), out, url_template=server.url("{id}"), retry=FAST, progress=False, **kwargs
+    )
 
 
 def _files(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` (relative POSIX path -> content)."""
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _failures(out: Path) -> dict[str, str]:
@@ -104,8 +108,10 @@ def test_each_video_is_downloaded_once_and_then_deleted(reference):
         per_video.setdefault(request.path.lstrip("/"), []).append(request.status)
     # yt-dlp's generic extractor probes the URL, then downloads it: two GETs per
     # video however many utterances and speakers it holds; the 404 is not retried.
-    assert per_video == {GONE: [404], **{v: [200, 200] for v in
-                         ("webmVideo01", "webmVideo02", "m4aVideo-01", "m4aVideo-02")}}
+    assert per_video == {
+        GONE: [404],
+        **{v: [200, 200] for v in ("webmVideo01", "webmVideo02", "m4aVideo-01", "m4aVideo-02")},
+    }
     assert not any((out / "downloads").iterdir())
 
 
@@ -165,8 +171,12 @@ def test_killed_run_resumes_to_the_same_result(reference, media_site, tmp_path):
                    "--txt", f"dev={media_site.dev_txt}", "--txt", f"test={media_site.test_txt}",
                    "--out", str(out), "--url-template", server.url("{id}"),
                    "--workers", "1", "--backoff", "0.01", "--quiet"]  # fmt: skip
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   env={**os.environ, "PYTHONPATH": str(REPO)})
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
             wavs = list(out.rglob("*.wav"))
@@ -190,12 +200,16 @@ def test_killed_run_resumes_to_the_same_result(reference, media_site, tmp_path):
 def test_segments_are_cut_at_640_samples_per_frame(media_site, tmp_path):
     videos = plan_segments(_splits(media_site), tmp_path)
     segments = {f"{s.split}/wav/{s.rel}": s for group in videos.values() for s in group}
-    assert set(videos) == {"goneVideo00", "m4aVideo-01", "m4aVideo-02", "webmVideo01",
-                           "webmVideo02"}
+    assert set(videos) == {
+        "goneVideo00",
+        "m4aVideo-01",
+        "m4aVideo-02",
+        "webmVideo01",
+        "webmVideo02",
+    }
     for key, expected in media_site.expected.items():
         segment = segments[key]
-        assert (segment.start, segment.stop - segment.start) == (
-            expected.start, expected.length)
+        assert (segment.start, segment.stop - segment.start) == (expected.start, expected.length)
         assert segment.path == tmp_path / key
 
 
@@ -234,11 +248,14 @@ def test_split_names_and_failure_kinds():
     assert infer_split_name("data/vox1_dev_txt") == "dev"
     assert infer_split_name("data/vox2_test_txt/txt") == "test"
     assert infer_split_name("data/my_list") == "my_list"
-    gone = yt_dlp.utils.ExtractorError("Private video. Sign in if you've been granted access",
-                                       expected=True)
+    gone = yt_dlp.utils.ExtractorError(
+        "Private video. Sign in if you've been granted access", expected=True
+    )
     assert is_unavailable(yt_dlp.utils.DownloadError(str(gone), (type(gone), gone, None)))
     assert is_unavailable(yt_dlp.utils.DownloadError("ERROR: [youtube] x: Video unavailable"))
     throttled = "ERROR: [youtube] x: Sign in to confirm you're not a bot"
     assert not is_unavailable(yt_dlp.utils.DownloadError(throttled))
     reset = ConnectionResetError("Connection reset by peer")
-    assert not is_unavailable(yt_dlp.utils.DownloadError("ERROR: reset", (type(reset), reset, None)))
+    assert not is_unavailable(
+        yt_dlp.utils.DownloadError("ERROR: reset", (type(reset), reset, None))
+    )

@@ -36,8 +36,9 @@ def mfcc_model(tmp_path_factory):
     return load_embedding_model(path)
 
 
-def test_a_known_clip_gives_its_segments_and_they_are_reused(shared_data, mfcc_model, tmp_path,
-                                                            capsys):
+def test_a_known_clip_gives_its_segments_and_they_are_reused(
+    shared_data, mfcc_model, tmp_path, capsys
+):
     corpus = load_corpus("librispeech_1utt", shared_data)
     catalogue = corpus.filter(speakers=["103"])
     assert [u.path for u in catalogue] == [CLIP]
@@ -53,7 +54,14 @@ def test_a_known_clip_gives_its_segments_and_they_are_reused(shared_data, mfcc_m
     assert "reusing" in capsys.readouterr().out
     np.testing.assert_array_equal(again.embeddings, two.embeddings)
     # a 1 s centre crop of each segment: a different protocol, a different file
-    crops = corpus_embeddings(mfcc_model, catalogue, tmp_path, crops=1, crop_seconds=1.0,
-                              segment_seconds=2.0, progress=False)
+    crops = corpus_embeddings(
+        mfcc_model,
+        catalogue,
+        tmp_path,
+        crops=1,
+        crop_seconds=1.0,
+        segment_seconds=2.0,
+        progress=False,
+    )
     assert list(crops.paths) == list(two.paths)
     assert not np.allclose(crops.embeddings, two.embeddings)

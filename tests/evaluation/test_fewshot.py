@@ -43,8 +43,9 @@ def test_separable_embeddings_give_100_percent():
 @pytest.mark.parametrize("n_way", [2, 5])
 def test_random_embeddings_give_chance_within_the_ci(n_way):
     tf.random.set_seed(0)
-    result = FewShotEvaluator(_store(), EpisodeSpec(n_way, 2, 5, 20, 20), 300, seed=1,
-                              distance="squared_euclidean")(_random_encoder)
+    result = FewShotEvaluator(
+        _store(), EpisodeSpec(n_way, 2, 5, 20, 20), 300, seed=1, distance="squared_euclidean"
+    )(_random_encoder)
     assert abs(result.mean - 1 / n_way) <= max(result.ci95, 1e-9) * 1.5
     assert 0 < result.ci95 < 0.1
 

@@ -44,15 +44,20 @@ def test_separable_is_perfect_and_random_is_chance():
     result = closed_set_identification(data.select(enrol), data.select(test))
     assert result.top1 == result.top5 == result.macro == 1.0 and result.num_speakers == 8
     noisy = _set(0.0)
-    noisy.embeddings = np.random.default_rng(1).normal(size=noisy.embeddings.shape).astype(np.float32)
+    noisy.embeddings = (
+        np.random.default_rng(1).normal(size=noisy.embeddings.shape).astype(np.float32)
+    )
     result = closed_set_identification(noisy.select(enrol), noisy.select(test))
     assert result.top1 < 0.4 and result.top5 >= result.top1
 
 
 def test_top5_and_macro_by_hand():
     enrol = EmbeddingSet(["a/1/1", "b/1/1", "c/1/1"], np.eye(3), ["a", "b", "c"])
-    test = EmbeddingSet(["a/2/1", "a/2/2", "a/2/3", "b/2/1"],
-                        np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0.1], [0, 0, 1]]), ["a", "a", "a", "b"])
+    test = EmbeddingSet(
+        ["a/2/1", "a/2/2", "a/2/3", "b/2/1"],
+        np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0.1], [0, 0, 1]]),
+        ["a", "a", "a", "b"],
+    )
     result = closed_set_identification(enrol, test)
     assert result.top1 == pytest.approx(0.5)  # 2 of 4
     assert result.macro == pytest.approx((2 / 3 + 0) / 2)
@@ -66,6 +71,7 @@ def test_knn_on_clustered_embeddings_and_its_options():
     enrol, test = recording_disjoint_split(data, seed=1)
     result = knn_identification(data.select(enrol), data.select(test), k=3)
     assert result.top1 > 0.9
-    weighted = knn_identification(data.select(enrol), data.select(test), k=7, metric="euclidean",
-                                  weights="distance")
+    weighted = knn_identification(
+        data.select(enrol), data.select(test), k=7, metric="euclidean", weights="distance"
+    )
     assert 0 <= weighted.top1 <= weighted.top5 <= 1

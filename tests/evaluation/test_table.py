@@ -48,8 +48,9 @@ def test_paired_cells(shared_data):
     cell = paired_fewshot({"model": same, "baseline": same}, 5, 1, 5, 40, seed=0)
     assert cell["model"] == cell["baseline"] and cell["difference"]["mean"] == 0.0
     assert cell["difference"]["ci95"] == 0.0 and cell["speakers"] == 6
-    better = paired_fewshot({"model": _embeddings(catalogue, 0.8), "baseline": same}, 5, 1, 5,
-                            200, seed=0)
+    better = paired_fewshot(
+        {"model": _embeddings(catalogue, 0.8), "baseline": same}, 5, 1, 5, 200, seed=0
+    )
     assert better["difference"]["mean"] > 0 and better["model"]["mean"] < 1
     assert better["difference"]["ci95"] < better["model"]["ci95"] + better["baseline"]["ci95"]
     impossible = paired_fewshot({"model": same, "baseline": same}, 10, 1, 5, 10, seed=0)

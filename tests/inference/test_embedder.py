@@ -43,7 +43,7 @@ def test_crops_average_fixed_windows(model):
     starts = crop_starts(48000, 16000, 3)
     assert starts.tolist() == [0, 16000, 32000]
     single = Embedder(model.model)
-    parts = single([wave[s: s + 16000] for s in starts])
+    parts = single([wave[s : s + 16000] for s in starts])
     mean = parts.mean(axis=0)
     np.testing.assert_allclose(embedder([wave])[0], mean / np.linalg.norm(mean), atol=1e-5)
     assert crop_starts(48000, 16000, 1).tolist() == [16000]  # one crop: the centre

@@ -35,8 +35,21 @@ def test_export_keras_and_savedmodel_parity(tmp_path):
     (run / "config.json").write_text(json.dumps({"encoder": "conv6", "n_mels": 64}))
     Calibration(0.6, "eer", 0.1, 0.1, 0.1).save(run / "best" / "calibration.json")
     out = tmp_path / "exported"
-    assert spkid(["export", "--model", str(run / "best" / "model.keras"), "--output", str(out),
-                  "--format", "keras", "savedmodel"]) == 0
+    assert (
+        spkid(
+            [
+                "export",
+                "--model",
+                str(run / "best" / "model.keras"),
+                "--output",
+                str(out),
+                "--format",
+                "keras",
+                "savedmodel",
+            ]
+        )
+        == 0
+    )
 
     wave = (0.1 * np.random.default_rng(0).normal(size=(3, 24000))).astype("float32")
     reference = load_embedding_model(run / "best" / "model.keras").model(wave).numpy()
@@ -64,8 +77,21 @@ def speech():
 @pytest.mark.filterwarnings(LITERT_DEPRECATION)
 def test_export_tflite_parity_at_two_lengths(tmp_path, speech):
     out = tmp_path / "exported"
-    assert spkid(["export", "--model", str(DEFAULT_MODEL), "--output", str(out),
-                  "--format", "keras", "tflite"]) == 0
+    assert (
+        spkid(
+            [
+                "export",
+                "--model",
+                str(DEFAULT_MODEL),
+                "--output",
+                str(out),
+                "--format",
+                "keras",
+                "tflite",
+            ]
+        )
+        == 0
+    )
     reference = load_embedding_model(out / "model.keras")
     interpreter = tf.lite.Interpreter(model_path=str(out / "model.tflite"))
     assert interpreter.get_input_details()[0]["shape_signature"].tolist() == [-1, -1]
@@ -81,8 +107,11 @@ def test_export_tflite_rejects_ops_outside_the_builtins(tmp_path):
     waveform = keras.Input((None,), name="waveform")
     pooled = keras.layers.GlobalAveragePooling1D()(LogMel(n_mels=16)(waveform))
     model = keras.Model(waveform, keras.layers.Lambda(tf.math.digamma)(pooled))
-    with pytest.raises(ModelError, match=r"^odd\.keras: cannot convert to LiteRT \(ops with "
-                       r"no LiteRT builtin: Digamma;") as caught:
+    with pytest.raises(
+        ModelError,
+        match=r"^odd\.keras: cannot convert to LiteRT \(ops with "
+        r"no LiteRT builtin: Digamma;",
+    ) as caught:
         export_tflite(model, tmp_path / "model.tflite", "odd.keras")
     assert "\n" not in str(caught.value)
     assert not list(tmp_path.iterdir())

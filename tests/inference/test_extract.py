@@ -37,9 +37,22 @@ def test_cli_interface_with_a_missing_file(tmp_path, clips):
     root, rows = clips
     listing = _write_list(tmp_path / "list.tsv", rows[:5] + [("nobody/gone.flac", "x")] + rows[5:8])
     out = tmp_path / "out.npz"
-    done = subprocess.run([sys.executable, str(REPO / "extract_embeds.py"), "--manifest", str(listing),
-                           "--root", str(root), "--output", str(out), "--quiet"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "extract_embeds.py"),
+            "--manifest",
+            str(listing),
+            "--root",
+            str(root),
+            "--output",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "built-in default model" in done.stdout and "real-time factor" in done.stdout
     assert "nobody/gone.flac: file not found" in done.stderr
@@ -81,8 +94,9 @@ def test_full_and_crop_embeddings_differ_but_agree_on_speakers(tmp_path, clips):
     full = tmp_path / "full.npz"
     extract_embeddings(model, paths, root, full, [s for _, s in rows], progress=False)
     crops = tmp_path / "crops.npz"
-    extract_embeddings(model, paths, root, crops, [s for _, s in rows], crops=4, crop_seconds=1.0,
-                       progress=False)
+    extract_embeddings(
+        model, paths, root, crops, [s for _, s in rows], crops=4, crop_seconds=1.0, progress=False
+    )
     a, b = EmbeddingSet.load(full), EmbeddingSet.load(crops)
     assert a.info["crops"] == 0 and b.info["crops"] == 4
     same = np.einsum("ij,ij->i", a.embeddings, b.embeddings)
@@ -92,14 +106,28 @@ def test_full_and_crop_embeddings_differ_but_agree_on_speakers(tmp_path, clips):
 def test_resume_after_kill_gives_the_same_result(tmp_path, clips):
     root, rows = clips
     listing = _write_list(tmp_path / "list.tsv", rows)
-    command = [sys.executable, str(REPO / "extract_embeds.py"), "--manifest", str(listing),
-               "--root", str(root), "--chunk_size", "4", "--workers", "1", "--quiet"]
+    command = [
+        sys.executable,
+        str(REPO / "extract_embeds.py"),
+        "--manifest",
+        str(listing),
+        "--root",
+        str(root),
+        "--chunk_size",
+        "4",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     reference = tmp_path / "ref.npz"
-    subprocess.run(command + ["--output", str(reference)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        command + ["--output", str(reference)], check=True, capture_output=True, timeout=300
+    )
 
     out = tmp_path / "out.npz"
-    process = subprocess.Popen(command + ["--output", str(out)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command + ["--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     parts = tmp_path / "out.npz.parts"
     deadline = time.time() + 120
     while time.time() < deadline and len(list(parts.glob("part-*.npz"))) < 2:

@@ -23,8 +23,6 @@ def softmax(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-
-
 def sap_reference(x, kernel, bias, context):
     weights = softmax(np.tanh(x @ kernel + bias) @ context[:, 0], axis=1)  # [B, T]
     return weights, (weights[:, :, None] * x).sum(axis=1)
@@ -127,8 +125,12 @@ def test_self_attention_concat_merge_flattens_the_hops():
 
 
 @pytest.mark.parametrize(
-    "make", [SelfAttentivePooling, AttentiveStatisticsPooling,
-             lambda: MultiHeadSelfAttentionPooling(n_hops=3, units=4)],
+    "make",
+    [
+        SelfAttentivePooling,
+        AttentiveStatisticsPooling,
+        lambda: MultiHeadSelfAttentionPooling(n_hops=3, units=4),
+    ],
     ids=["sap", "asp", "self_attention"],
 )
 def test_an_example_does_not_depend_on_the_rest_of_its_batch(make):

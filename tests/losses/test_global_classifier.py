@@ -81,8 +81,15 @@ def test_combined_loss_is_episodic_plus_weighted_global_term():
     loss_g = cross_entropy(rows @ unit(WEIGHTS).T, speakers)
 
     out = prototypical_gc_loss(
-        support, query, query_labels, support_speakers, query_speakers, layer,
-        n_way=2, k_shot=2, gc_weight=0.5,
+        support,
+        query,
+        query_labels,
+        support_speakers,
+        query_speakers,
+        layer,
+        n_way=2,
+        k_shot=2,
+        gc_weight=0.5,
     )
     assert float(out["loss_e"]) == pytest.approx(loss_e, rel=1e-5)
     assert float(out["loss_g"]) == pytest.approx(loss_g, rel=1e-5)

@@ -89,7 +89,7 @@ def test_a_leading_task_axis_averages_over_tasks():
         "cosine",
         3.0,
     )
-    assert float(loss) == pytest.approx(np.mean([float(l) for l, _ in per_task]), rel=1e-5)
+    assert float(loss) == pytest.approx(np.mean([float(v) for v, _ in per_task]), rel=1e-5)
     assert float(accuracy) == pytest.approx(np.mean([float(a) for _, a in per_task]))
 
 

@@ -49,8 +49,6 @@ def features(batch, frames, n_mels):
     return RNG.normal(size=(batch, frames, n_mels)).astype("float32")
 
 
-
-
 def test_registry_lists_the_four_encoders():
     assert available_encoders() == ["conv6", "resnet18_sa", "resnet34", "sacnn"]
     with pytest.raises(ValueError, match="conv6, resnet18_sa, resnet34, sacnn") as info:
@@ -119,7 +117,9 @@ def test_with_frontend_shares_weights_and_checks_mels():
     model = with_frontend(encoder, LogMel(n_mels=40), augment=SpecAugment(seed=1))
     assert {id(v) for v in encoder.weights} <= {id(v) for v in model.weights}
     audio = RNG.normal(scale=0.1, size=(2, 16000)).astype("float32")
-    np.testing.assert_allclose(model(audio).numpy(), model(audio).numpy())  # no masking at inference
+    np.testing.assert_allclose(
+        model(audio).numpy(), model(audio).numpy()
+    )  # no masking at inference
     with pytest.raises(ValueError, match="64 mel bands but encoder 'sacnn' expects 40"):
         with_frontend(encoder, LogMel(n_mels=64))
 
@@ -151,8 +151,12 @@ def test_conv6_rejects_too_few_mels():
 def trainable(model, layer_type=None):
     weights = model.trainable_weights
     if layer_type is not None:
-        weights = [w for layer in model.layers if isinstance(layer, layer_type)
-                   for w in layer.trainable_weights]
+        weights = [
+            w
+            for layer in model.layers
+            if isinstance(layer, layer_type)
+            for w in layer.trainable_weights
+        ]
     return sum(int(np.prod(w.shape)) for w in weights)
 
 
@@ -186,9 +190,14 @@ def test_sacnn_at_reference_widths_matches_inzpeech_summary():
 @pytest.mark.parametrize("pooling,dim", [("tap", 16), ("asp", 16), ("self_attention", 16)])
 def test_resnet34_pooling_options(pooling, dim):
     model = tiny("resnet34", 40, pooling=pooling)
-    assert model.get_layer("pooling").__class__.__name__ == {
-        "tap": "TemporalAveragePooling", "asp": "AttentiveStatisticsPooling",
-        "self_attention": "MultiHeadSelfAttentionPooling"}[pooling]
+    assert (
+        model.get_layer("pooling").__class__.__name__
+        == {
+            "tap": "TemporalAveragePooling",
+            "asp": "AttentiveStatisticsPooling",
+            "self_attention": "MultiHeadSelfAttentionPooling",
+        }[pooling]
+    )
     assert model(features(2, 100, 40)).shape == (2, dim)
 
 
@@ -212,4 +221,7 @@ def test_conv6_trunk_layer_names_are_stable():
     model = build_conv6(128, channels=(2, 2, 2, 2, 2, 3))
     trunk = model.get_layer("block6_pool").output
     assert tuple(trunk.shape) == (None, None, 2, 3)
-    assert [layer.name for layer in model.layers if layer.weights][:2] == ["block1_conv", "block1_bn"]
+    assert [layer.name for layer in model.layers if layer.weights][:2] == [
+        "block1_conv",
+        "block1_bn",
+    ]

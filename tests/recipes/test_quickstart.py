@@ -12,14 +12,25 @@ from keras_spkid.data.catalogue import read_manifest
 from keras_spkid.search.gallery import Gallery
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "quickstart.sh"
-TINY = {"QUICKSTART_STEPS": "2", "QUICKSTART_WAY": "3", "QUICKSTART_SHOT": "2",
-        "QUICKSTART_QUERY": "2", "QUICKSTART_EPISODES": "10", "QUICKSTART_VAL_TASKS": "4",
-        "QUICKSTART_FRACTIONS": "train=0.4,dev=0.3,test=0.3"}
+TINY = {
+    "QUICKSTART_STEPS": "2",
+    "QUICKSTART_WAY": "3",
+    "QUICKSTART_SHOT": "2",
+    "QUICKSTART_QUERY": "2",
+    "QUICKSTART_EPISODES": "10",
+    "QUICKSTART_VAL_TASKS": "4",
+    "QUICKSTART_FRACTIONS": "train=0.4,dev=0.3,test=0.3",
+}
 
 
 def _recipe(*args, **env):
-    return subprocess.run(["bash", str(RECIPE), *map(str, args)], check=False,
-                          capture_output=True, text=True, env=dict(os.environ, **env))
+    return subprocess.run(
+        ["bash", str(RECIPE), *map(str, args)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, **env),
+    )
 
 
 def _tiny_tree(wuw, folder, speakers=10, clips=6):

@@ -19,8 +19,9 @@ def test_stats_match_hand_computation():
 
 def test_normalize_formula():
     norm = ASNorm(np.eye(3, dtype=np.float32), top_k=2)
-    s = norm.normalize(np.array([0.5]), (np.array([0.1]), np.array([0.2])),
-                       (np.array([0.3]), np.array([0.1])))
+    s = norm.normalize(
+        np.array([0.5]), (np.array([0.1]), np.array([0.2])), (np.array([0.3]), np.array([0.1]))
+    )
     assert s[0] == pytest.approx(0.5 * ((0.5 - 0.1) / 0.2 + (0.5 - 0.3) / 0.1))
 
 

@@ -63,24 +63,29 @@ def test_all_pair_trials_scores_every_pair_once():
 
 
 def _group(rng, target_mean, nontarget_mean, targets, nontargets):
-    scores = np.concatenate([rng.normal(target_mean, 0.05, targets),
-                             rng.normal(nontarget_mean, 0.05, nontargets)])
+    scores = np.concatenate(
+        [rng.normal(target_mean, 0.05, targets), rng.normal(nontarget_mean, 0.05, nontargets)]
+    )
     return scores, np.r_[np.ones(targets, np.int8), np.zeros(nontargets, np.int8)]
 
 
 def test_balanced_threshold_serves_every_group_not_the_largest():
     """A big easy-to-accept group must not pull the threshold away from a small one."""
     rng = np.random.default_rng(0)
-    groups = {"phone": _group(rng, 0.72, 0.48, 2000, 80000),   # own EER point 0.60
-              "studio": _group(rng, 0.88, 0.66, 300, 5000)}    # own EER point 0.77
+    groups = {
+        "phone": _group(rng, 0.72, 0.48, 2000, 80000),  # own EER point 0.60
+        "studio": _group(rng, 0.88, 0.66, 300, 5000),
+    }  # own EER point 0.77
     calibration, per_group = calibrate_balanced(groups)
     assert 0.65 < calibration.threshold < 0.72
     assert calibration.num_target == 600 and calibration.num_nontarget == 10000
     assert per_group["studio"]["targets"] == 300 and per_group["phone"]["nontargets"] == 80000
     for group in per_group.values():
         assert group["false_accept"] < 0.35 and group["false_reject"] < 0.35
-    pooled = calibrate(np.concatenate([g[0] for g in groups.values()]),
-                       np.concatenate([g[1] for g in groups.values()]))
+    pooled = calibrate(
+        np.concatenate([g[0] for g in groups.values()]),
+        np.concatenate([g[1] for g in groups.values()]),
+    )
     studio_scores, studio_labels = groups["studio"]
     pooled_far = np.mean(studio_scores[studio_labels == 0] >= pooled.threshold)
     assert pooled_far > 1.5 * per_group["studio"]["false_accept"]  # the phone group dominates

@@ -46,7 +46,9 @@ def test_identify_and_unknown_threshold():
     gallery = Gallery.from_embeddings(emb, speakers)
     results = gallery.identify(centres[[2, 0]], top_k=3)
     assert [r.decision for r in results] == ["cat", "ann"]
-    assert len(results[0].matches) == 3 and results[0].matches[0].score > results[0].matches[1].score
+    assert (
+        len(results[0].matches) == 3 and results[0].matches[0].score > results[0].matches[1].score
+    )
     stranger = l2_normalize(np.random.default_rng(9).normal(size=(1, 16)))
     gallery.set_calibration(Calibration(0.9, "eer", 0.1, 0.1, 0.1))
     assert gallery.identify(stranger)[0].decision == UNKNOWN

@@ -1,4 +1,4 @@
-"""Search back ends give the same answers; a VoxCeleb-sized gallery is searched in bounded memory."""
+"""Search back ends agree; a VoxCeleb-sized gallery is searched in bounded memory."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def test_tf_backend_merges_chunks():
     gallery = _gallery(n=1000)
     queries = gallery[[5, 500, 999]] + 0.01
     small = TFIndex(gallery, chunk=128)
-    np.testing.assert_array_equal(small.search(queries, 5)[1], SklearnIndex(gallery).search(queries, 5)[1])
+    np.testing.assert_array_equal(
+        small.search(queries, 5)[1], SklearnIndex(gallery).search(queries, 5)[1]
+    )
 
 
 def test_ivf_finds_noisy_copies():

@@ -23,11 +23,25 @@ from keras_spkid.training.protonet import (
 
 def _config(tiny_corpus, cache_dir, log_dir, **overrides):
     base = dict(
-        num_way=3, num_support=2, num_query=3, batch_size=2, num_train_iterations=30,
-        test_interval=10, print_interval=5, val_tasks=20, test_tasks=20, log_dir=str(log_dir),
-        encoder="conv6", support_frames=64, query_frames=64, learning_rate=3e-3,
-        train_corpora=(str(tiny_corpus),), val_corpora=(str(tiny_corpus),),
-        test_corpora=(str(tiny_corpus),), cache=str(cache_dir), seed=1,
+        num_way=3,
+        num_support=2,
+        num_query=3,
+        batch_size=2,
+        num_train_iterations=30,
+        test_interval=10,
+        print_interval=5,
+        val_tasks=20,
+        test_tasks=20,
+        log_dir=str(log_dir),
+        encoder="conv6",
+        support_frames=64,
+        query_frames=64,
+        learning_rate=3e-3,
+        train_corpora=(str(tiny_corpus),),
+        val_corpora=(str(tiny_corpus),),
+        test_corpora=(str(tiny_corpus),),
+        cache=str(cache_dir),
+        seed=1,
     )
     base.update(overrides)
     return ProtonetConfig(**base)
@@ -38,8 +52,14 @@ def _history(log_dir):
 
 
 def test_loss_falls_and_tiny_set_is_overfit(tiny_corpus, cache_dir, tmp_path):
-    config = _config(tiny_corpus, cache_dir, tmp_path / "run", num_train_iterations=60,
-                     test_interval=60, print_interval=10)
+    config = _config(
+        tiny_corpus,
+        cache_dir,
+        tmp_path / "run",
+        num_train_iterations=60,
+        test_interval=60,
+        print_interval=10,
+    )
     summary = train_protonet(config, verbose=False)
     assert summary["step"] == 60
     # 3 training speakers: every episode is the same 3-way task; it must be learnt.
@@ -57,9 +77,19 @@ def test_loss_falls_and_tiny_set_is_overfit(tiny_corpus, cache_dir, tmp_path):
 
 
 def test_loss_falls_with_gc_and_variable_queries(tiny_corpus, cache_dir, tmp_path):
-    config = _config(tiny_corpus, cache_dir, tmp_path / "run", num_train_iterations=20,
-                     print_interval=1, test_interval=20, gc_weight=1.0, variable_query=True,
-                     query_frames=96, min_query_frames=64, loss="proto_cosine")
+    config = _config(
+        tiny_corpus,
+        cache_dir,
+        tmp_path / "run",
+        num_train_iterations=20,
+        print_interval=1,
+        test_interval=20,
+        gc_weight=1.0,
+        variable_query=True,
+        query_frames=96,
+        min_query_frames=64,
+        loss="proto_cosine",
+    )
     summary = train_protonet(config, verbose=False)
     losses = [entry["loss"] for entry in summary["history"]]
     assert len(losses) == 20 and "global_loss" in summary["history"][0]
@@ -67,8 +97,15 @@ def test_loss_falls_with_gc_and_variable_queries(tiny_corpus, cache_dir, tmp_pat
 
 
 def test_resume_gives_the_same_weights(tiny_corpus, cache_dir, tmp_path):
-    full = _config(tiny_corpus, cache_dir, tmp_path / "full", num_train_iterations=8,
-                   test_interval=4, spec_augment=True, channel_augment=True)
+    full = _config(
+        tiny_corpus,
+        cache_dir,
+        tmp_path / "full",
+        num_train_iterations=8,
+        test_interval=4,
+        spec_augment=True,
+        channel_augment=True,
+    )
     train_protonet(full, verbose=False)
     first = dataclasses.replace(full, log_dir=str(tmp_path / "split"), num_train_iterations=4)
     train_protonet(first, verbose=False)
@@ -93,19 +130,35 @@ def test_impossible_settings_fail_before_training(tiny_corpus, cache_dir, tmp_pa
     with pytest.raises(SpkidError, match="--loss must be one of"):
         train_protonet(_config(tiny_corpus, cache_dir, tmp_path / "b", loss="nope"), verbose=False)
     with pytest.raises(SpkidError, match="--init_from .*file not found"):
-        train_protonet(_config(tiny_corpus, cache_dir, tmp_path / "c", init_from="x.keras"),
-                       verbose=False)
+        train_protonet(
+            _config(tiny_corpus, cache_dir, tmp_path / "c", init_from="x.keras"), verbose=False
+        )
 
 
 def _cli(*args, env=None):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return subprocess.run([sys.executable, os.path.join(root, "train_protonet.py"), *map(str, args)],
-                          capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, os.path.join(root, "train_protonet.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 def test_cli_bad_flags_are_one_line_errors(tiny_corpus, cache_dir, tmp_path):
-    result = _cli("--num_way", "50", "--train_corpora", tiny_corpus, "--val_corpora", tiny_corpus,
-                  "--cache", cache_dir, "--log_dir", tmp_path / "x", "--quiet")
+    result = _cli(
+        "--num_way",
+        "50",
+        "--train_corpora",
+        tiny_corpus,
+        "--val_corpora",
+        tiny_corpus,
+        "--cache",
+        cache_dir,
+        "--log_dir",
+        tmp_path / "x",
+        "--quiet",
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: 50-way")
     result = _cli("--num_way", "0")
@@ -114,12 +167,38 @@ def test_cli_bad_flags_are_one_line_errors(tiny_corpus, cache_dir, tmp_path):
 
 def test_mirrored_strategy_on_two_logical_cpus(tiny_corpus, cache_dir, tmp_path):
     env = dict(os.environ, SPKID_CPU_DEVICES="2")
-    result = _cli("--strategy", "mirrored", "--num_way", "3", "--num_support", "2",
-                  "--num_query", "2", "--batch_size", "2", "--num_train_iterations", "4",
-                  "--test_interval", "2", "--support_frames", "64", "--query_frames", "64",
-                  "--val_tasks", "4", "--train_corpora", tiny_corpus, "--val_corpora",
-                  tiny_corpus, "--cache", cache_dir, "--log_dir", tmp_path / "m", "--quiet",
-                  env=env)
+    result = _cli(
+        "--strategy",
+        "mirrored",
+        "--num_way",
+        "3",
+        "--num_support",
+        "2",
+        "--num_query",
+        "2",
+        "--batch_size",
+        "2",
+        "--num_train_iterations",
+        "4",
+        "--test_interval",
+        "2",
+        "--support_frames",
+        "64",
+        "--query_frames",
+        "64",
+        "--val_tasks",
+        "4",
+        "--train_corpora",
+        tiny_corpus,
+        "--val_corpora",
+        tiny_corpus,
+        "--cache",
+        cache_dir,
+        "--log_dir",
+        tmp_path / "m",
+        "--quiet",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "training on 2 replica(s)" in result.stderr
     summary = _history(tmp_path / "m")
@@ -143,16 +222,50 @@ def test_multiworker_strategy_with_two_local_workers(tiny_corpus, cache_dir, tmp
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    args = [sys.executable, os.path.join(root, "train_protonet.py"), "--strategy", "multiworker",
-            "--num_way", "3", "--num_support", "2", "--num_query", "2", "--batch_size", "2",
-            "--num_train_iterations", "3", "--test_interval", "3", "--support_frames", "64",
-            "--query_frames", "64", "--val_tasks", "4", "--train_corpora", str(tiny_corpus),
-            "--val_corpora", str(tiny_corpus), "--cache", str(cache_dir),
-            "--log_dir", str(tmp_path / "mw"), "--quiet"]
+    args = [
+        sys.executable,
+        os.path.join(root, "train_protonet.py"),
+        "--strategy",
+        "multiworker",
+        "--num_way",
+        "3",
+        "--num_support",
+        "2",
+        "--num_query",
+        "2",
+        "--batch_size",
+        "2",
+        "--num_train_iterations",
+        "3",
+        "--test_interval",
+        "3",
+        "--support_frames",
+        "64",
+        "--query_frames",
+        "64",
+        "--val_tasks",
+        "4",
+        "--train_corpora",
+        str(tiny_corpus),
+        "--val_corpora",
+        str(tiny_corpus),
+        "--cache",
+        str(cache_dir),
+        "--log_dir",
+        str(tmp_path / "mw"),
+        "--quiet",
+    ]
     workers = [
-        subprocess.Popen(args, env=dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": i}})),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            args,
+            env=dict(
+                os.environ,
+                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(2)
     ]
     outputs = [w.communicate(timeout=300) for w in workers]
