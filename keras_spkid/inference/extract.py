@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from keras_spkid.atomic import atomic_path, remove, write_text_atomic
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio
+from keras_spkid.data.catalogue import check_inside_root
 from keras_spkid.errors import DataError, SpkidError
 from keras_spkid.inference.embedder import Embedder
 from keras_spkid.inference.embedding_set import EmbeddingSet
@@ -171,13 +172,16 @@ def extract_embeddings(
         workers: decoding threads (default: CPU count, at most 8).
 
     Raises:
-        DataError: the list is empty, or no file at all could be embedded.
+        DataError: the list is empty, a path leads outside ``root`` through a symbolic
+            link, no file at all could be embedded, or the parts do not account for
+            every file.
     """
     if not paths:
         raise DataError(f"{output}: nothing to embed (the list is empty)")
     if chunk_size < 1:
         raise DataError(f"chunk_size must be at least 1, got {chunk_size}")
     root, output = Path(root), Path(output)
+    check_inside_root(root, paths, root)
     parts_dir = parts_dir_for(output)
     fingerprint = _fingerprint(model, paths, root, crops, crop_seconds)
     chunk_size = _open_job(parts_dir, fingerprint, chunk_size)
