@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import logging
 import math
 import os
@@ -155,6 +156,27 @@ def check_relative_path(path: str, source="", line_number: int = 0) -> str:
     return str(PurePosixPath(*[p for p in parts if p != "."]))
 
 
+def content_key(root, paths: Iterable[str], labels: Iterable[str] | None = None) -> str:
+    """SHA-256 (hex) of what decides anything computed from files under ``root``.
+
+    Covers the resolved root, and each path in order with its file's size and
+    modification time (``missing`` when absent) and its label (speaker) when given, so a
+    cache keyed on it is never reused for another root, a grown or reordered list, or a
+    file replaced in place.
+    """
+    digest = hashlib.sha256(os.path.realpath(root).encode())
+    labels = iter(labels) if labels is not None else None
+    for rel in paths:
+        try:
+            stat = os.stat(os.path.join(root, rel))
+            stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        label = next(labels) if labels is not None else ""
+        digest.update(f"\n{rel}\t{stamp}\t{label}".encode())
+    return digest.hexdigest()
+
+
 @dataclasses.dataclass(frozen=True)
 class Utterance:
     """One audio file (or one segment of it) of one speaker.
@@ -230,6 +252,10 @@ class Catalogue:
         for utt in self.utterances:
             groups[utt.speaker].append(utt)
         return {spk: groups[spk] for spk in sorted(groups)}
+
+    def content_key(self) -> str:
+        """:func:`content_key` of the clips and their speakers (keys caches of this catalogue)."""
+        return content_key(self.root, (u.path for u in self), (u.speaker for u in self))
 
     def abspath(self, utterance: Utterance) -> Path:
         """Absolute path of an utterance's audio file."""
