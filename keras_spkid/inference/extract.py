@@ -158,6 +158,7 @@ def extract_embeddings(
     chunk_size: int = 512,
     workers: int | None = None,
     progress: bool = True,
+    info: dict | None = None,
 ) -> ExtractionReport:
     """Embed ``root / path`` for every path and save an EmbeddingSet to ``output``.
 
@@ -170,6 +171,7 @@ def extract_embeddings(
         crops, crop_seconds: full utterances (0) or the mean over fixed crops.
         chunk_size: files per resumable part.
         workers: decoding threads (default: CPU count, at most 8).
+        info: more provenance to record in the set's ``info`` (e.g. a cache key).
 
     Raises:
         DataError: the list is empty, a path leads outside ``root`` through a symbolic
@@ -268,19 +270,19 @@ def extract_embeddings(
             f"{output}: none of the {len(paths)} files could be embedded; "
             f"reasons in {failures_file}"
         )
-    info = {
-        "model": str(model.path),
-        "model_sha256": model.sha256,
-        "crops": crops,
-        "crop_seconds": crop_seconds if crops else None,
-        "dim": model.dim,
-    }
     result = EmbeddingSet(
         np.asarray(paths)[rows],
         np.concatenate(embeddings),
         None if speakers is None else np.asarray(speakers)[rows],
         np.concatenate(seconds),
-        info,
+        {
+            **(info or {}),
+            "model": str(model.path),
+            "model_sha256": model.sha256,
+            "crops": crops,
+            "crop_seconds": crop_seconds if crops else None,
+            "dim": model.dim,
+        },
     )
     result.save(output)
     remove(parts_dir)
