@@ -7,9 +7,12 @@ raises :class:`~keras_spkid.errors.SpkidError` with the one line the page shows.
 
 Enrolled names are untrusted text: :func:`clean_name` keeps letters, digits, spaces and
 a little punctuation, and names are only ever display labels (gallery ids are random),
-never file names. Every change of the enrolment gallery is made on a copy, written
-atomically (:meth:`Gallery.save`) and only then served, under a lock, so the file and
-what the page shows never disagree and a restart finds what was enrolled.
+never file names. Every change of the enrolment gallery is made under a lock of the file
+(:func:`~keras_spkid.app.galleries.gallery_lock`, shared with other demo processes) on
+the gallery as it is on disk, written atomically (:meth:`Gallery.save`) and only then
+served, so the file and what the page shows never disagree, a restart finds what was
+enrolled, and two processes never drop each other's enrolments. A gallery changed by
+another process is reloaded before it is used.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from keras_spkid.app.galleries import (
     DEFAULT_CELEBRITIES,
     check_fits,
     default_enrolment_path,
+    file_stamp,
+    gallery_lock,
     model_fingerprint,
     new_gallery,
     open_enrolment_gallery,
@@ -119,10 +124,11 @@ class SpeakerService:
         self.embedder = Embedder(model.model, crops=0, min_samples=model.min_samples)
         self.fingerprint = model_fingerprint(model)
         self.gallery_path = Path(gallery_path)
-        self.gallery = open_enrolment_gallery(self.gallery_path, model, self.fingerprint)
+        self._lock = threading.Lock()
+        self._stamp = file_stamp(self.gallery_path)
+        self._gallery = open_enrolment_gallery(self.gallery_path, model, self.fingerprint)
         self.celebrities_path = Path(celebrities_path)
         self._celebrities: Gallery | None = None
-        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, model=None, gallery=None, celebrities=None) -> SpeakerService:
@@ -133,6 +139,20 @@ class SpeakerService:
             gallery or default_enrolment_path(),
             celebrities or DEFAULT_CELEBRITIES,
         )
+
+    @property
+    def gallery(self) -> Gallery:
+        """The enrolment gallery as on disk (reloaded when another process changed it)."""
+        with self._lock:
+            if file_stamp(self.gallery_path) != self._stamp:
+                with gallery_lock(self.gallery_path):
+                    self._reload()
+            return self._gallery
+
+    def _reload(self) -> None:
+        """Read the gallery file (call holding both locks)."""
+        self._stamp = file_stamp(self.gallery_path)
+        self._gallery = open_enrolment_gallery(self.gallery_path, self.model, self.fingerprint)
 
     # ----- thresholds -----
     @property
@@ -184,9 +204,14 @@ class SpeakerService:
         return speaker
 
     def _change(self, edit: Callable[[Gallery], T]) -> T:
-        """Apply ``edit`` to a copy of the gallery, save it atomically, then serve it."""
-        with self._lock:
-            gallery = copy.deepcopy(self.gallery)
+        """Apply ``edit`` to the gallery as on disk, save it atomically, then serve it.
+
+        The file is locked against other processes from reading to saving, so their
+        changes are kept.
+        """
+        with self._lock, gallery_lock(self.gallery_path):
+            self._reload()
+            gallery = copy.deepcopy(self._gallery)
             result = edit(gallery)
             try:
                 if len(gallery):
@@ -198,7 +223,7 @@ class SpeakerService:
                 raise SpkidError(
                     f"{self.gallery_path}: cannot save the gallery ({error.strerror or error})"
                 ) from None
-            self.gallery = gallery
+            self._gallery, self._stamp = gallery, file_stamp(self.gallery_path)
             return result
 
     def enrol(self, name: str | None, clips: Sequence[Clip]) -> Enrolled:

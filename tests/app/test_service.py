@@ -157,3 +157,54 @@ def test_celebrity_gallery_of_another_model(model, tmp_path, readers):
     missing = SpeakerService(model, tmp_path / "people.npz", tmp_path / "none.npz")
     with pytest.raises(DataError, match="gallery not found"):
         missing.closest_celebrity(str(readers["alice"].query_file))
+
+
+def test_two_services_on_one_gallery_keep_each_others_enrolments(service, model, readers):
+    other = SpeakerService(model, service.gallery_path)  # e.g. a second demo process
+    service.enrol("Alice", readers["alice"].enrol_files)
+    other.enrol("Bob", readers["bob"].enrol_files)  # was saved over Alice
+    assert other.speakers() == [("Alice", 3), ("Bob", 3)]
+    assert service.speakers() == [("Alice", 3), ("Bob", 3)]  # reloaded
+    assert service.identify(str(readers["bob"].query_file)).decision == "Bob"
+    service.delete("Bob")
+    assert other.speakers() == [("Alice", 3)]
+
+
+_ENROL_IN_A_PROCESS = """
+import pathlib, sys, time
+from keras_spkid.app.service import SpeakerService
+from keras_spkid.inference.model_io import load_embedding_model
+gallery, tag, ready, go, *clips = sys.argv[1:]
+service = SpeakerService(load_embedding_model(), gallery)
+pathlib.Path(ready).touch()
+while not pathlib.Path(go).exists():
+    time.sleep(0.005)
+for i, clip in enumerate(clips):
+    service.enrol(f"{tag} {i}", [clip])
+"""
+
+
+@pytest.mark.slow
+def test_two_demo_processes_enrolling_at_once_lose_nothing(model, readers, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    gallery, go = tmp_path / "gallery.npz", tmp_path / "go"
+    processes = []
+    for tag, reader in (("Alice", "alice"), ("Bob", "bob")):
+        files = [str(f) for f in readers[reader].enrol_files] * 2
+        command = [sys.executable, "-c", _ENROL_IN_A_PROCESS, str(gallery), tag]
+        command += [str(tmp_path / f"ready-{tag}"), str(go), *files]
+        env = dict(os.environ, PYTHONPATH=os.getcwd())
+        processes.append(subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True))
+    deadline = time.time() + 300
+    while not all((tmp_path / f"ready-{t}").exists() for t in ("Alice", "Bob")):
+        assert time.time() < deadline and all(p.poll() is None for p in processes)
+        time.sleep(0.05)
+    go.touch()
+    for process in processes:
+        assert process.wait(timeout=300) == 0, process.stderr.read()
+    names = sorted(name for name, _ in SpeakerService(model, gallery).speakers())
+    assert names == [f"{tag} {i}" for tag in ("Alice", "Bob") for i in range(6)]  # was 6 of 12
