@@ -479,7 +479,7 @@ def write_manifest(catalogue: Catalogue, path) -> None:
     os.replace(tmp, path)
 
 
-def read_path_list(path) -> tuple[list[str], list[str] | None]:
+def read_path_list(path, root=None) -> tuple[list[str], list[str] | None]:
     """Read a tab-separated list with a header holding a ``path`` column.
 
     The input format of ``extract_embeds.py``: ``path`` (relative to an audio root) is
@@ -490,8 +490,14 @@ def read_path_list(path) -> tuple[list[str], list[str] | None]:
         ``(paths, speakers)``: the paths as given (checked to be relative and free of
         ``..``), and the speakers in the same order, or ``None`` without the column.
 
+    Args:
+        path: the list.
+        root: the folder its paths are relative to; when given, a path that leads
+            outside it through a symbolic link is refused.
+
     Raises:
-        DataError: the file is missing, empty or lists no path.
+        DataError: the file is missing, empty, not UTF-8 or lists no path, or a path
+            leads outside ``root``.
         ListFormatError: no ``path`` column, a row of the wrong width, an empty or
             unsafe path, or an empty speaker.
     """
@@ -525,4 +531,6 @@ def read_path_list(path) -> tuple[list[str], list[str] | None]:
     if not paths:
         raise DataError(f"{path}: list has a header but no rows (add one audio path per line)")
     check_unique_paths(numbers, path)
+    if root is not None:
+        check_inside_root(root, (rel for _, rel in numbers), path)
     return paths, speakers
