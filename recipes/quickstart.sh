@@ -40,8 +40,9 @@ model=$run/best/model.keras
 mkdir -p "$out"
 
 # 1. Manifest with speaker-disjoint train/dev/test splits. Training reads manifest paths
-# relative to the manifest's folder, so a plain tree is linked speaker by speaker into
-# OUT_DIR/data (nothing is written into DATA_DIR).
+# relative to the manifest's folder, so a plain tree is hard-linked (copied across file
+# systems) speaker by speaker into OUT_DIR/data (nothing is written into DATA_DIR;
+# symbolic links out of a data root are refused as escapes).
 if [[ -f "$data/MANIFEST.tsv" ]] && head -n 1 "$data/MANIFEST.tsv" | tr '\t' '\n' | grep -qx split
 then
     manifest=$data/MANIFEST.tsv
@@ -52,7 +53,9 @@ else
     echo "== 1. catalogue: $data -> $manifest"
     mkdir -p "$out/data"
     for speaker in "$data"/*/; do
-        ln -sfn "${speaker%/}" "$out/data/$(basename "$speaker")"
+        target=$out/data/$(basename "$speaker")
+        [[ -e "$target" ]] || cp -al "${speaker%/}" "$target" 2>/dev/null \
+            || cp -a "${speaker%/}" "$target"
     done
     $spkid catalogue --folder "$out/data" --split-by speaker --fractions "$fractions" \
         --output "$manifest"

@@ -12,13 +12,20 @@ Prototypes are only comparable with embeddings of the model that made them. A ga
 written by the demo records a SHA-256 of that model's weights (:data:`MODEL_KEY` in its
 ``meta``); a gallery of another model (another file, or another embedding size) is
 refused with a message saying what to do, rather than giving meaningless scores.
+
+Several demo processes may serve one enrolment gallery: each change is made under an
+exclusive lock of the file (:func:`gallery_lock`) on what is on disk at that moment, so
+no process overwrites another's enrolments.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +110,36 @@ def open_enrolment_gallery(path, model: EmbeddingModel, fingerprint: str) -> Gal
     if gallery.threshold is None and model.calibration is not None:
         gallery.set_calibration(model.calibration)
     return gallery
+
+
+def lock_path(path) -> Path:
+    """The lock file of the gallery ``path``: ``<path>.lock`` (kept: it holds no data)."""
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+@contextlib.contextmanager
+def gallery_lock(path) -> Iterator[None]:
+    """Hold an exclusive lock of the gallery file ``path`` against other processes.
+
+    An advisory ``fcntl.flock`` of :func:`lock_path`, released when the block ends or
+    the process dies. Read, change and save the gallery inside the block.
+    """
+    lock = lock_path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def file_stamp(path) -> tuple[int, int, int] | None:
+    """``(inode, size, mtime_ns)`` of ``path``, or ``None`` without a file: it changes
+    whenever a process saves (atomic saves replace the inode) or deletes the gallery."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns

@@ -7,15 +7,19 @@ raises :class:`~keras_spkid.errors.SpkidError` with the one line the page shows.
 
 Enrolled names are untrusted text: :func:`clean_name` keeps letters, digits, spaces and
 a little punctuation, and names are only ever display labels (gallery ids are random),
-never file names. Every change of the enrolment gallery is made on a copy, written
-atomically (:meth:`Gallery.save`) and only then served, under a lock, so the file and
-what the page shows never disagree and a restart finds what was enrolled.
+never file names. Every change of the enrolment gallery is made under a lock of the file
+(:func:`~keras_spkid.app.galleries.gallery_lock`, shared with other demo processes) on
+the gallery as it is on disk, written atomically (:meth:`Gallery.save`) and only then
+served, so the file and what the page shows never disagree, a restart finds what was
+enrolled, and two processes never drop each other's enrolments. A gallery changed by
+another process is reloaded before it is used.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import threading
 import unicodedata
 import uuid
@@ -30,6 +34,8 @@ from keras_spkid.app.galleries import (
     DEFAULT_CELEBRITIES,
     check_fits,
     default_enrolment_path,
+    file_stamp,
+    gallery_lock,
     model_fingerprint,
     new_gallery,
     open_enrolment_gallery,
@@ -48,20 +54,66 @@ MAX_CLIPS = 5
 MAX_NAME_LENGTH = 40
 NAME_PUNCTUATION = " -'._()"
 
+MIN_RATE, MAX_RATE = 1_000, 384_000
+"""Sample rates a ``(rate, samples)`` buffer may have (Hz)."""
+
+
+def check_clip(clip, label: str) -> None:
+    """Refuse, with one line naming ``label``, what the API cannot take as a clip.
+
+    A clip is ``None``, a file path (``str`` or path-like) or a ``(rate, samples)``
+    buffer: ``rate`` an integer from :data:`MIN_RATE` to :data:`MAX_RATE` Hz, ``samples``
+    numbers shaped ``[n]`` or ``[n, channels]``.
+
+    Raises:
+        SpkidError: anything else (a 3-D array, a rate of 0, strings as samples...).
+    """
+    if clip is None or isinstance(clip, (str, os.PathLike)):
+        return
+    if not isinstance(clip, tuple) or len(clip) != 2:
+        raise SpkidError(
+            f"{label}: expected a file path or a (sample rate, samples) pair, "
+            f"got {type(clip).__name__}"
+        )
+    rate, samples = clip
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, np.integer)):
+        if not (isinstance(rate, (float, np.floating)) and float(rate).is_integer()):
+            raise SpkidError(f"{label}: the sample rate must be a whole number of Hz, got {rate!r}")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise SpkidError(
+            f"{label}: sample rate {rate:g} Hz is out of range ({MIN_RATE} to {MAX_RATE} Hz)"
+        )
+    try:
+        array = np.asarray(samples)
+    except (TypeError, ValueError):  # ragged lists
+        raise SpkidError(f"{label}: samples must be an array of numbers") from None
+    if array.dtype.kind not in "iuf":
+        raise SpkidError(f"{label}: samples must be numbers, got {array.dtype} values")
+    if array.ndim not in (1, 2):
+        raise SpkidError(
+            f"{label}: samples must be shaped [n] or [n, channels], got {list(array.shape)}"
+        )
+
 
 def clean_name(text: str | None) -> str:
     """A display name from untrusted text.
 
     Keeps letters and digits (any script), spaces and ``- ' . _ ( )``; collapses
-    whitespace; at most :data:`MAX_NAME_LENGTH` characters.
+    whitespace.
 
     Raises:
-        SpkidError: nothing usable is left, or the name is the reserved "unknown".
+        SpkidError: nothing usable is left, it is longer than :data:`MAX_NAME_LENGTH`
+            characters (cutting it could merge two people), or it is the reserved
+            "unknown".
     """
     kept = "".join(
         c for c in unicodedata.normalize("NFC", text or "") if c.isalnum() or c in NAME_PUNCTUATION
     )
-    name = " ".join(kept.split())[:MAX_NAME_LENGTH].strip()
+    name = " ".join(kept.split())
+    if len(name) > MAX_NAME_LENGTH:
+        raise SpkidError(
+            f"name: at most {MAX_NAME_LENGTH} characters, {len(name)} given; shorten it"
+        )
     if not name:
         raise SpkidError("name: type the person's name (letters, digits, spaces and - ' . _ ( ))")
     if name.casefold() == UNKNOWN:
@@ -70,6 +122,12 @@ def clean_name(text: str | None) -> str:
             "know; choose another name"
         )
     return name
+
+
+def _waveform(clip: Clip, label: str) -> np.ndarray:
+    """:func:`check_clip`, then :func:`~keras_spkid.app.clips.clip_waveform`."""
+    check_clip(clip, label)
+    return clip_waveform(clip, label)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,10 +177,11 @@ class SpeakerService:
         self.embedder = Embedder(model.model, crops=0, min_samples=model.min_samples)
         self.fingerprint = model_fingerprint(model)
         self.gallery_path = Path(gallery_path)
-        self.gallery = open_enrolment_gallery(self.gallery_path, model, self.fingerprint)
+        self._lock = threading.Lock()
+        self._stamp = file_stamp(self.gallery_path)
+        self._gallery = open_enrolment_gallery(self.gallery_path, model, self.fingerprint)
         self.celebrities_path = Path(celebrities_path)
         self._celebrities: Gallery | None = None
-        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, model=None, gallery=None, celebrities=None) -> SpeakerService:
@@ -133,6 +192,20 @@ class SpeakerService:
             gallery or default_enrolment_path(),
             celebrities or DEFAULT_CELEBRITIES,
         )
+
+    @property
+    def gallery(self) -> Gallery:
+        """The enrolment gallery as on disk (reloaded when another process changed it)."""
+        with self._lock:
+            if file_stamp(self.gallery_path) != self._stamp:
+                with gallery_lock(self.gallery_path):
+                    self._reload()
+            return self._gallery
+
+    def _reload(self) -> None:
+        """Read the gallery file (call holding both locks)."""
+        self._stamp = file_stamp(self.gallery_path)
+        self._gallery = open_enrolment_gallery(self.gallery_path, self.model, self.fingerprint)
 
     # ----- thresholds -----
     @property
@@ -184,9 +257,14 @@ class SpeakerService:
         return speaker
 
     def _change(self, edit: Callable[[Gallery], T]) -> T:
-        """Apply ``edit`` to a copy of the gallery, save it atomically, then serve it."""
-        with self._lock:
-            gallery = copy.deepcopy(self.gallery)
+        """Apply ``edit`` to the gallery as on disk, save it atomically, then serve it.
+
+        The file is locked against other processes from reading to saving, so their
+        changes are kept.
+        """
+        with self._lock, gallery_lock(self.gallery_path):
+            self._reload()
+            gallery = copy.deepcopy(self._gallery)
             result = edit(gallery)
             try:
                 if len(gallery):
@@ -198,7 +276,7 @@ class SpeakerService:
                 raise SpkidError(
                     f"{self.gallery_path}: cannot save the gallery ({error.strerror or error})"
                 ) from None
-            self.gallery = gallery
+            self._gallery, self._stamp = gallery, file_stamp(self.gallery_path)
             return result
 
     def enrol(self, name: str | None, clips: Sequence[Clip]) -> Enrolled:
@@ -212,7 +290,7 @@ class SpeakerService:
             raise SpkidError(
                 f"{name}: {len(given)} clips given; enrol at most {MAX_CLIPS} at a time"
             )
-        waveforms = [clip_waveform(clip, label) for label, clip in given]
+        waveforms = [_waveform(clip, label) for label, clip in given]
         embeddings = self.embed(waveforms, [label for label, _ in given])
 
         def add(gallery: Gallery) -> Enrolled:
@@ -267,11 +345,11 @@ class SpeakerService:
 
     def identify(self, clip: Clip, top_k: int = 5) -> Identification:
         """Top ``top_k`` enrolled people for ``clip``, and "unknown" under the threshold."""
-        return self.identify_waveform(clip_waveform(clip, "query"), top_k)
+        return self.identify_waveform(_waveform(clip, "query"), top_k)
 
     def verify(self, clip_a: Clip, clip_b: Clip) -> Verification:
         """Whether two clips are the same speaker (cosine score vs the threshold)."""
-        a, b = clip_waveform(clip_a, "clip A"), clip_waveform(clip_b, "clip B")
+        a, b = _waveform(clip_a, "clip A"), _waveform(clip_b, "clip B")
         embeddings = self.embed([a, b], ["clip A", "clip B"])
         score = float(embeddings[0] @ embeddings[1])
         threshold = self.verify_threshold
@@ -299,12 +377,13 @@ class SpeakerService:
     def closest_celebrity(self, clip: Clip, top_k: int = 5) -> Identification:
         """The ``top_k`` closest voices of the celebrity gallery, best first."""
         gallery = self.celebrities()
-        return gallery.identify(self.embed([clip_waveform(clip, "clip")], ["clip"]), top_k)[0]
+        return gallery.identify(self.embed([_waveform(clip, "clip")], ["clip"]), top_k)[0]
 
     def live(
         self, listener: LiveListener, rate: int, samples: np.ndarray, top_k: int = 3
     ) -> LiveUpdate | None:
         """Feed one microphone chunk; an update when one is due, else ``None``."""
+        check_clip((rate, samples), "microphone")
         step = listener.push(rate, samples)
         if not step.due:
             return None

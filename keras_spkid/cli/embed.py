@@ -52,8 +52,8 @@ def extract(args) -> int:
     from keras_spkid.inference.model_io import DEFAULT_MODEL, load_embedding_model
 
     if args.manifest:
-        paths, speakers = read_path_list(args.manifest)
         root = Path(args.root) if args.root else Path(args.manifest).parent
+        paths, speakers = read_path_list(args.manifest, root)
     else:
         catalogue = scan_folder(args.input)
         paths, speakers = [u.path for u in catalogue], [u.speaker for u in catalogue]

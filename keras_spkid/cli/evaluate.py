@@ -204,29 +204,14 @@ def _trials_root(args):
 
 
 def _trial_embeddings(args, trials, crops, crop_seconds, tag, paths):
-    from keras_spkid.inference.embedding_set import EmbeddingSet
-    from keras_spkid.inference.extract import extract_embeddings
+    from keras_spkid.evaluation.embeddings import list_embeddings
     from keras_spkid.inference.model_io import load_embedding_model
 
     output = Path(args.out) / f"embeddings-trials-{Path(args.trials).stem}-{tag}.npz"
     model = load_embedding_model(args.model)
-    if output.is_file():
-        cached = EmbeddingSet.load(output)
-        if cached.info.get("model") == str(model.path) and set(paths) <= set(cached.paths):
-            print(f"reusing {output}")
-            return cached
-    print(
-        extract_embeddings(
-            model,
-            paths,
-            _trials_root(args),
-            output,
-            crops=crops,
-            crop_seconds=crop_seconds,
-            progress=not args.quiet,
-        )
+    return list_embeddings(
+        model, paths, _trials_root(args), output, crops, crop_seconds, progress=not args.quiet
     )
-    return EmbeddingSet.load(output)
 
 
 def cmd_verify(args) -> int:

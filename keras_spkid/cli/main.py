@@ -245,7 +245,7 @@ def cmd_episodes(args) -> int:
             counts, spec.clips_per_speaker, spec.n_way, episode_purpose(spec), log=False
         )
     cache = cache_from_args(args)
-    if not cache.is_complete:
+    if not cache.is_complete_for(catalogue):
         print(f"computing the feature cache first ({cache.directory})")
         cache.build(catalogue, progress=not args.quiet)
     store = UtteranceStore.from_cache(cache, catalogue, segment_frames=args.segment_frames)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import logging
 import math
 import os
 import re
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -38,6 +39,91 @@ logger = logging.getLogger(__name__)
 _CLEAN_RELATIVE_PATH = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".m4a", ".aac", ".mp3", ".ogg", ".opus", ".webm")
+
+
+class TSV(csv.Dialect):
+    """The one dialect of keras-spkid's lists: tab-separated, no quoting, ``\\n`` line ends.
+
+    Quotes are ordinary characters (a stray ``"`` never merges two rows); a field that
+    holds a tab or a line end cannot be written.
+    """
+
+    delimiter = "\t"
+    quoting = csv.QUOTE_NONE
+    quotechar = None
+    escapechar = None
+    doublequote = False
+    skipinitialspace = False
+    lineterminator = "\n"
+    strict = True
+
+
+def read_tsv(path, what: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of each non-blank line of a tab-separated text file.
+
+    A UTF-8 byte order mark and ``\\r\\n`` line ends are accepted; quotes are not
+    special (:class:`TSV`).
+
+    Args:
+        path: the file.
+        what: what the file is, for messages ("manifest", "list").
+
+    Raises:
+        DataError: the file is missing or not UTF-8 text (naming the line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}:{line}: the {what} is not UTF-8 text (byte 0x{raw[error.start]:02x}); "
+            "save it as UTF-8"
+        ) from None
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
+        if line.strip():
+            yield number, line.split("\t")
+
+
+def check_unique_paths(paths: Iterable[tuple[int, str]], source) -> None:
+    """Raise :class:`ListFormatError` at the second line that lists a path again.
+
+    Args:
+        paths: ``(line number, path)`` pairs.
+    """
+    seen: dict[str, int] = {}
+    for number, rel in paths:
+        first = seen.setdefault(rel, number)
+        if first != number:
+            raise ListFormatError(source, number, rel, f"a path not listed before (line {first})")
+
+
+def check_inside_root(root, paths: Iterable[str], source) -> None:
+    """Raise :class:`DataError` if a path leaves ``root`` through a symbolic link.
+
+    Paths are already relative and free of ``..`` (:func:`check_relative_path`); this
+    resolves the links on the way (one ``realpath`` per folder, one ``lstat`` per file).
+    """
+    real_root = os.path.realpath(root)
+    inside = real_root.rstrip(os.sep) + os.sep
+    folders: dict[str, str] = {}
+    for rel in paths:
+        parent, _, name = rel.rpartition("/")
+        real_parent = folders.get(parent)
+        if real_parent is None:
+            real_parent = folders[parent] = os.path.realpath(os.path.join(root, parent))
+        full = os.path.join(real_parent, name)
+        if os.path.islink(full):
+            full = os.path.realpath(full)
+        if not full.startswith(inside):
+            raise DataError(
+                f"{source}: {rel} leads outside the data root {root} (to {full}) through a "
+                "symbolic link; copy the file under the root or change the root"
+            )
 
 
 def check_relative_path(path: str, source="", line_number: int = 0) -> str:
@@ -68,6 +154,27 @@ def check_relative_path(path: str, source="", line_number: int = 0) -> str:
             "a relative path inside the data root (no absolute paths, no '..')",
         )
     return str(PurePosixPath(*[p for p in parts if p != "."]))
+
+
+def content_key(root, paths: Iterable[str], labels: Iterable[str] | None = None) -> str:
+    """SHA-256 (hex) of what decides anything computed from files under ``root``.
+
+    Covers the resolved root, and each path in order with its file's size and
+    modification time (``missing`` when absent) and its label (speaker) when given, so a
+    cache keyed on it is never reused for another root, a grown or reordered list, or a
+    file replaced in place.
+    """
+    digest = hashlib.sha256(os.path.realpath(root).encode())
+    labels = iter(labels) if labels is not None else None
+    for rel in paths:
+        try:
+            stat = os.stat(os.path.join(root, rel))
+            stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        label = next(labels) if labels is not None else ""
+        digest.update(f"\n{rel}\t{stamp}\t{label}".encode())
+    return digest.hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,6 +252,10 @@ class Catalogue:
         for utt in self.utterances:
             groups[utt.speaker].append(utt)
         return {spk: groups[spk] for spk in sorted(groups)}
+
+    def content_key(self) -> str:
+        """:func:`content_key` of the clips and their speakers (keys caches of this catalogue)."""
+        return content_key(self.root, (u.path for u in self), (u.speaker for u in self))
 
     def abspath(self, utterance: Utterance) -> Path:
         """Absolute path of an utterance's audio file."""
@@ -279,45 +390,47 @@ def read_manifest(path, root=None) -> Catalogue:
     if not path.is_file():
         raise DataError(f"{path}: manifest not found (give the path of a MANIFEST.tsv)")
     root = Path(root) if root is not None else path.parent
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{path}: manifest is empty (expected a header line)")
-        header = [h.strip() for h in header]
-        missing = [c for c in MANIFEST_COLUMNS if c not in header]
-        if missing:
+    lines = read_tsv(path, "manifest")
+    number, header = next(lines, (1, None))
+    if header is None:
+        raise DataError(f"{path}: manifest is empty (expected a header line)")
+    header = [h.strip() for h in header]
+    missing = [c for c in MANIFEST_COLUMNS if c not in header]
+    if missing:
+        raise ListFormatError(
+            path, number, "\t".join(header), f"a header with columns {list(MANIFEST_COLUMNS)}"
+        )
+    column = {name: i for i, name in enumerate(header)}
+    utterances, numbers = [], []
+    for line_number, row in lines:
+        if all(not cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
             raise ListFormatError(
-                path, 1, "\t".join(header), f"a header with columns {list(MANIFEST_COLUMNS)}"
+                path, line_number, "\t".join(row), f"{len(header)} tab-separated fields"
             )
-        column = {name: i for i, name in enumerate(header)}
-        utterances = []
-        for line_number, row in enumerate(reader, start=2):
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
+        speaker = row[column["speaker"]].strip()
+        rel = check_relative_path(row[column["path"]], path, line_number)
+        seconds = None
+        if "seconds" in column and row[column["seconds"]].strip():
+            try:
+                seconds = float(row[column["seconds"]])
+            except ValueError:
                 raise ListFormatError(
-                    path, line_number, "\t".join(row), f"{len(header)} tab-separated fields"
-                )
-            speaker = row[column["speaker"]].strip()
-            rel = check_relative_path(row[column["path"]], path, line_number)
-            seconds = None
-            if "seconds" in column and row[column["seconds"]].strip():
-                try:
-                    seconds = float(row[column["seconds"]])
-                except ValueError:
-                    raise ListFormatError(
-                        path, line_number, "\t".join(row), "a number in the 'seconds' column"
-                    ) from None
-            if not speaker:
-                raise ListFormatError(path, line_number, "\t".join(row), "a speaker id")
-            recording = (
-                row[column["recording"]].strip()
-                if "recording" in column
-                else infer_recording(speaker, rel)
-            )
-            split = row[column["split"]].strip() if "split" in column else None
-            utterances.append(Utterance(rel, speaker, recording, seconds, split or None))
+                    path, line_number, "\t".join(row), "a number in the 'seconds' column"
+                ) from None
+        if not speaker:
+            raise ListFormatError(path, line_number, "\t".join(row), "a speaker id")
+        recording = (
+            row[column["recording"]].strip()
+            if "recording" in column
+            else infer_recording(speaker, rel)
+        )
+        split = row[column["split"]].strip() if "split" in column else None
+        utterances.append(Utterance(rel, speaker, recording, seconds, split or None))
+        numbers.append(line_number)
+    check_unique_paths(zip(numbers, (u.path for u in utterances)), path)
+    check_inside_root(root, (u.path for u in utterances), path)
     return Catalogue(root, utterances, name=path.parent.name)
 
 
@@ -345,6 +458,7 @@ def scan_folder(root, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> Catalogue
                 speaker = speaker_dir.name
                 utterances.append(Utterance(rel, speaker, infer_recording(speaker, rel)))
     utterances.sort(key=lambda u: u.path)
+    check_inside_root(root, (u.path for u in utterances), root)
     if not utterances:
         raise DataError(
             f"{root}: no audio files ({', '.join(wanted)}) found under <root>/<speaker>/"
@@ -357,7 +471,7 @@ def write_manifest(catalogue: Catalogue, path) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer = csv.writer(handle, TSV)
         writer.writerow(["speaker", "path", "recording", "seconds", "split"])
         for u in catalogue:
             seconds = "" if u.seconds is None else f"{u.seconds:.3f}"
@@ -365,7 +479,7 @@ def write_manifest(catalogue: Catalogue, path) -> None:
     os.replace(tmp, path)
 
 
-def read_path_list(path) -> tuple[list[str], list[str] | None]:
+def read_path_list(path, root=None) -> tuple[list[str], list[str] | None]:
     """Read a tab-separated list with a header holding a ``path`` column.
 
     The input format of ``extract_embeds.py``: ``path`` (relative to an audio root) is
@@ -376,38 +490,47 @@ def read_path_list(path) -> tuple[list[str], list[str] | None]:
         ``(paths, speakers)``: the paths as given (checked to be relative and free of
         ``..``), and the speakers in the same order, or ``None`` without the column.
 
+    Args:
+        path: the list.
+        root: the folder its paths are relative to; when given, a path that leads
+            outside it through a symbolic link is refused.
+
     Raises:
-        DataError: the file is missing, empty or lists no path.
+        DataError: the file is missing, empty, not UTF-8 or lists no path, or a path
+            leads outside ``root``.
         ListFormatError: no ``path`` column, a row of the wrong width, an empty or
             unsafe path, or an empty speaker.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: list not found (give a TSV file with a 'path' column)")
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        header = [h.strip() for h in next(reader, [])]
-        if not header:
-            raise DataError(f"{path}: list is empty (expected a header line with a 'path' column)")
-        if "path" not in header:
-            raise ListFormatError(path, 1, "\t".join(header), "a header with a 'path' column")
-        column = {name: i for i, name in enumerate(header)}
-        paths, speakers = [], [] if "speaker" in column else None
-        for line_number, row in enumerate(reader, start=2):
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise ListFormatError(
-                    path, line_number, "\t".join(row), f"{len(header)} tab-separated fields"
-                )
-            given = row[column["path"]].strip()
-            check_relative_path(given, path, line_number)
-            paths.append(given)
-            if speakers is not None:
-                speaker = row[column["speaker"]].strip()
-                if not speaker:
-                    raise ListFormatError(path, line_number, "\t".join(row), "a speaker id")
-                speakers.append(speaker)
+    lines = read_tsv(path, "list")
+    number, header = next(lines, (1, None))
+    if header is None:
+        raise DataError(f"{path}: list is empty (expected a header line with a 'path' column)")
+    header = [h.strip() for h in header]
+    if "path" not in header:
+        raise ListFormatError(path, number, "\t".join(header), "a header with a 'path' column")
+    column = {name: i for i, name in enumerate(header)}
+    paths, speakers, numbers = [], [] if "speaker" in column else None, []  # numbers: (n, path)
+    for line_number, row in lines:
+        if all(not cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise ListFormatError(
+                path, line_number, "\t".join(row), f"{len(header)} tab-separated fields"
+            )
+        given = row[column["path"]].strip()
+        paths.append(given)
+        numbers.append((line_number, check_relative_path(given, path, line_number)))
+        if speakers is not None:
+            speaker = row[column["speaker"]].strip()
+            if not speaker:
+                raise ListFormatError(path, line_number, "\t".join(row), "a speaker id")
+            speakers.append(speaker)
     if not paths:
         raise DataError(f"{path}: list has a header but no rows (add one audio path per line)")
+    check_unique_paths(numbers, path)
+    if root is not None:
+        check_inside_root(root, (rel for _, rel in numbers), path)
     return paths, speakers

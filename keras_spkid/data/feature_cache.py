@@ -9,12 +9,16 @@ read:
   :class:`~keras_spkid.audio.frontend.LogMel` argument, sample rate, stored dtype and
   the minimum clip length), so another config gets another folder.
 * ``shard-<hash>.pkl``: the features of a fixed, sorted group of utterance paths; the
-  hash names that group. A shard is written to a temporary file and renamed, so a
-  half-written shard is never read; finished shards are kept across runs.
+  hash names that group and its files (:func:`~keras_spkid.data.catalogue.content_key`:
+  resolved root, paths, sizes and modification times), so two corpora cached in one
+  folder, or a file replaced in place, never share a shard. A shard is written to a
+  temporary file and renamed, so a half-written shard is never read; finished shards are
+  kept across runs.
 * ``failures.tsv``: files that could not be decoded (corrupt, empty, too short,
   silent), one per line with the reason; the job goes on without them.
-* ``index.json``: written last; lists the shards and counts. Its presence means the
-  cache is complete for that catalogue.
+* ``index.json``: written last; lists the shards and counts and records the catalogue's
+  :meth:`~keras_spkid.data.catalogue.Catalogue.content_key`. The cache is complete for
+  a catalogue when its index names that key (:meth:`FeatureCache.is_complete_for`).
 
 Decoding runs in a thread pool (libsndfile and soxr release the GIL) while the main
 thread runs the :class:`LogMel` layer, one utterance per call, on TensorFlow's own
@@ -35,12 +39,13 @@ from pathlib import Path
 import numpy as np
 
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio
-from keras_spkid.data.catalogue import Catalogue
+from keras_spkid.data.catalogue import Catalogue, content_key
 from keras_spkid.errors import DataError, SpkidError
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+"""2: shards keyed on their files (root, paths, sizes, times), index on the catalogue."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +119,7 @@ class FeatureCache:
         plan = []
         for start in range(0, len(paths), self.config.shard_size):
             group = paths[start : start + self.config.shard_size]
-            digest = hashlib.sha1("\n".join(group).encode()).hexdigest()[:16]
+            digest = content_key(catalogue.root, group)[:16]
             plan.append((f"shard-{digest}.pkl", group))
         return plan
 
@@ -191,6 +196,7 @@ class FeatureCache:
         index = {
             "format": CACHE_FORMAT,
             "key": self.config.key,
+            "catalogue": catalogue.content_key(),
             "root": str(Path(catalogue.root).resolve()),
             "num_utterances": count,
             "num_failures": len(failures),
@@ -208,8 +214,20 @@ class FeatureCache:
     # ------------------------------------------------------------------- reading
     @property
     def is_complete(self) -> bool:
-        """True once ``build`` has finished (``index.json`` exists)."""
+        """True once ``build`` has finished (``index.json`` exists), for some catalogue."""
         return (self.directory / "index.json").is_file()
+
+    def is_complete_for(self, catalogue: Catalogue) -> bool:
+        """True when the last ``build`` was for ``catalogue`` as it is now (same root,
+        clips, speakers and files); otherwise ``build`` must run (it reuses the shards
+        that still fit)."""
+        if not self.is_complete:
+            return False
+        try:
+            index = json.loads((self.directory / "index.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return index.get("catalogue") == catalogue.content_key()
 
     def load(self) -> dict[str, np.ndarray]:
         """All cached features, ``{relative path: [frames, n_mels] array}``."""

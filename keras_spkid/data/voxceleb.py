@@ -29,7 +29,9 @@ import numpy as np
 from keras_spkid.data.catalogue import (
     Catalogue,
     Utterance,
+    check_inside_root,
     check_relative_path,
+    check_unique_paths,
     infer_recording,
     scan_folder,
 )
@@ -537,6 +539,7 @@ def read_iden_split(path, root) -> dict[str, Catalogue]:
     """
     expected = "'<set 1|2|3> <speaker>/<youtube_id>/<utt>.wav'"
     parts: dict[str, list[Utterance]] = {name: [] for name in IDEN_SETS.values()}
+    numbers = []
     for number, line in _read_lines(path):
         tokens = line.split()
         if not tokens:
@@ -547,6 +550,9 @@ def read_iden_split(path, root) -> dict[str, Catalogue]:
         parts[split].append(
             _voxceleb_utterance(tokens[1], path, number, line, expected, split=split)
         )
+        numbers.append((number, parts[split][-1].path))
+    check_unique_paths(numbers, path)
+    check_inside_root(root, (rel for _, rel in numbers), path)
     return {name: Catalogue(root, utts, name=name) for name, utts in parts.items()}
 
 
@@ -561,7 +567,7 @@ def read_train_list(path, root) -> Catalogue:
         ListFormatError: naming the line, for a wrong shape or a bad path or id.
     """
     expected = "'<speaker> <speaker>/<youtube_id>/<utt>.wav'"
-    utterances = []
+    utterances, numbers = [], []
     for number, line in _read_lines(path):
         tokens = line.split()
         if not tokens:
@@ -572,8 +578,11 @@ def read_train_list(path, root) -> Catalogue:
         utterances.append(
             _voxceleb_utterance(tokens[1], path, number, line, expected, speaker=speaker)
         )
+        numbers.append((number, utterances[-1].path))
     if not utterances:
         raise DataError(f"{path}: empty train list")
+    check_unique_paths(numbers, path)
+    check_inside_root(root, (rel for _, rel in numbers), path)
     return Catalogue(root, utterances, name=Path(path).stem)
 
 

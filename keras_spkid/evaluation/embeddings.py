@@ -21,10 +21,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio
+from keras_spkid.data.catalogue import content_key
 from keras_spkid.errors import DataError, SpkidError
 from keras_spkid.inference.embedder import Embedder
 from keras_spkid.inference.embedding_set import EmbeddingSet
-from keras_spkid.inference.extract import extract_embeddings
+from keras_spkid.inference.extract import extract_embeddings, parts_dir_for
 from keras_spkid.inference.model_io import EmbeddingModel
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def extract_segment_embeddings(
     crops: int = 0,
     crop_seconds: float = 3.0,
     progress: bool = True,
+    info: dict | None = None,
 ) -> EmbeddingSet:
     """Embed every segment of every clip and save an :class:`EmbeddingSet` to ``output``.
 
@@ -73,6 +75,9 @@ def extract_segment_embeddings(
     cannot be read are skipped with a warning. Meant for evaluation sets (minutes of
     audio): unlike :func:`~keras_spkid.inference.extract.extract_embeddings` it keeps
     everything in memory and does not resume.
+
+    Args:
+        info: more provenance to record in the set's ``info`` (e.g. a cache key).
 
     Returns:
         The set: ``paths`` are :func:`segment_id` names, ``speakers`` those of the clips,
@@ -100,6 +105,7 @@ def extract_segment_embeddings(
     if not pieces:
         raise DataError(f"{output}: none of the {len(paths)} files gave a segment to embed")
     info = {
+        **(info or {}),
         "model": str(model.path),
         "model_sha256": model.sha256,
         "crops": crops,
@@ -129,6 +135,23 @@ def embedding_tag(
     return f"seg{segment_seconds:g}s-{tag}" if segment_seconds else tag
 
 
+SOURCE_KEY = "source_key"
+"""``info`` key of the :func:`~keras_spkid.data.catalogue.content_key` of the clips embedded."""
+
+
+def _cached(output: Path, model: EmbeddingModel, key: str, **settings) -> EmbeddingSet | None:
+    """The set at ``output`` if it was made from the same clips (``key``), model and settings."""
+    if not output.is_file() or parts_dir_for(output).exists():
+        return None
+    cached = EmbeddingSet.load(output)
+    info = cached.info
+    wanted = {SOURCE_KEY: key, "model_sha256": model.sha256, **settings}
+    if len(cached) and all(info.get(name) == value for name, value in wanted.items()):
+        print(f"reusing {output}")
+        return cached
+    return None
+
+
 def corpus_embeddings(
     model: EmbeddingModel,
     catalogue,
@@ -141,9 +164,11 @@ def corpus_embeddings(
     """Embeddings of a catalogue's clips (or of their segments), extracted once and reused.
 
     The set is written to ``<out_dir>/embeddings-<catalogue name>-<tag>.npz`` (see
-    :func:`embedding_tag`) and reused when that file was made by the same model (same
-    file contents: a retrained model at the same path is embedded again) with the same crops
-    and segments from clips of this catalogue.
+    :func:`embedding_tag`) and reused only when that file was made from this catalogue as
+    it is now (:meth:`~keras_spkid.data.catalogue.Catalogue.content_key`: resolved root,
+    clips, speakers, file sizes and times), by the same model (same file contents: a
+    retrained model at the same path is embedded again, and the front end is inside the
+    model) with the same crops and segments.
 
     Args:
         model: a loaded raw-audio model.
@@ -156,20 +181,13 @@ def corpus_embeddings(
     paths = [u.path for u in catalogue]
     tag = embedding_tag(crops, crop_seconds, segment_seconds)
     output = Path(out_dir) / f"embeddings-{catalogue.name or 'corpus'}-{tag}.npz"
-    if output.is_file():
-        cached = EmbeddingSet.load(output)
-        info = cached.info
-        clips = {segment_clip(p) for p in cached.paths} if segment_seconds else set(cached.paths)
-        if (
-            info.get("model_sha256") == model.sha256
-            and info.get("crops") == crops
-            and info.get("segment_seconds") == segment_seconds
-            and clips <= set(paths)
-            and len(cached) > 0
-            and not Path(str(output) + ".parts").exists()
-        ):
-            print(f"reusing {output}")
-            return cached
+    key = catalogue.content_key()
+    settings = {"crops": crops, "crop_seconds": crop_seconds if crops else None}
+    if segment_seconds:
+        settings["segment_seconds"] = segment_seconds
+    cached = _cached(output, model, key, **settings)
+    if cached is not None:
+        return cached
     speakers = [u.speaker for u in catalogue]
     if segment_seconds:
         result = extract_segment_embeddings(
@@ -182,6 +200,7 @@ def corpus_embeddings(
             crops,
             crop_seconds,
             progress,
+            info={SOURCE_KEY: key},
         )
         print(f"embedded {len(result)} segments of {segment_seconds:g} s from {len(paths)} files")
         return result
@@ -195,6 +214,42 @@ def corpus_embeddings(
             crops=crops,
             crop_seconds=crop_seconds,
             progress=progress,
+            info={SOURCE_KEY: key},
+        )
+    )
+    return EmbeddingSet.load(output)
+
+
+def list_embeddings(
+    model: EmbeddingModel,
+    paths: list[str],
+    root,
+    output,
+    crops: int = 0,
+    crop_seconds: float = 3.0,
+    progress: bool = True,
+) -> EmbeddingSet:
+    """Embeddings of the files of a list (a trial list's), extracted once and reused.
+
+    Like :func:`corpus_embeddings`: ``output`` is reused only when made from these paths
+    under this ``root`` as they are now, with the same model and crops.
+    """
+    output = Path(output)
+    key = content_key(root, paths)
+    settings = {"crops": crops, "crop_seconds": crop_seconds if crops else None}
+    cached = _cached(output, model, key, **settings)
+    if cached is not None:
+        return cached
+    print(
+        extract_embeddings(
+            model,
+            paths,
+            root,
+            output,
+            crops=crops,
+            crop_seconds=crop_seconds,
+            progress=progress,
+            info={SOURCE_KEY: key},
         )
     )
     return EmbeddingSet.load(output)

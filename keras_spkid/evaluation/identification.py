@@ -101,12 +101,20 @@ def knn_identification(
     """Accuracy of scikit-learn's ``KNeighborsClassifier`` fitted on the enrolment clips.
 
     Top-5 ranks the classes by the classifier's ``predict_proba``.
+
+    Raises:
+        DataError: ``k`` is under 1 or more than the enrolment clips (it is not cut
+            silently: the report names the ``k`` asked for).
     """
     from sklearn.neighbors import KNeighborsClassifier
 
     speakers = enrol.require_speakers("enrolment set")
     test_speakers = test.require_speakers("test set")
-    k = min(k, len(enrol))
+    if not 1 <= k <= len(enrol):
+        raise DataError(
+            f"--k {k}: kNN needs 1 to {len(enrol)} neighbours (the enrolment clips); "
+            "choose a smaller k"
+        )
     classifier = KNeighborsClassifier(
         n_neighbors=k, metric=metric, weights=weights, algorithm="brute"
     )

@@ -221,14 +221,53 @@ class Gallery:
                         "build one with 'closest_celeb.py build')"
                     )
                 meta = json.loads(str(data["meta"]))
-                threshold = meta.pop("threshold", None)
-                return cls(
-                    data["speakers"],
-                    data["prototypes"],
-                    data["names"],
-                    data["counts"],
-                    threshold,
-                    meta,
-                )
+                fields = {k: data[k] for k in ("speakers", "names", "prototypes", "counts")}
         except (OSError, ValueError, zipfile.BadZipFile) as error:
             raise DataError(f"{path}: cannot read the gallery ({error})") from None
+        problem = _check_fields(meta, **fields)
+        if problem:
+            raise DataError(
+                f"{path}: not a usable gallery: {problem} "
+                "(rebuild it with 'closest_celeb.py build', or enrol the people again)"
+            )
+        threshold = meta.pop("threshold", None)
+        try:
+            return cls(
+                fields["speakers"],
+                fields["prototypes"],
+                fields["names"],
+                fields["counts"],
+                None if threshold is None else float(threshold),
+                meta,
+            )
+        except ValueError as error:
+            raise DataError(f"{path}: not a usable gallery: {error}") from None
+
+
+def _check_fields(meta, speakers, names, prototypes, counts) -> str | None:
+    """What is wrong with the arrays of a gallery file, or ``None``."""
+    if not isinstance(meta, dict):
+        return "its meta is not a JSON object"
+    threshold = meta.get("threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not np.isfinite(threshold)
+    ):
+        return f"the threshold {threshold!r} is not a finite number"
+    if speakers.ndim != 1 or names.ndim != 1 or counts.ndim != 1:
+        return "speakers, names and counts must be lists"
+    if len(names) != len(speakers) or len(counts) != len(speakers):
+        return f"{len(speakers)} speaker ids but {len(names)} names and {len(counts)} clip counts"
+    if len(speakers) and (prototypes.ndim != 2 or len(prototypes) != len(speakers)):
+        return f"{len(speakers)} speaker ids but prototypes shaped {list(prototypes.shape)}"
+    if prototypes.dtype.kind not in "iuf" or counts.dtype.kind not in "iu":
+        return "prototypes and counts must be numbers"
+    if len(speakers) and not np.all(np.isfinite(prototypes)):
+        bad = str(speakers[np.flatnonzero(~np.isfinite(prototypes).all(axis=1))[0]])
+        return f"the prototype of {bad!r} holds NaN or infinite values"
+    if len(speakers) and np.any(np.linalg.norm(prototypes, axis=1) == 0):
+        return "a prototype is all zeros"
+    if np.any(counts < 1):
+        return "clip counts must be at least 1"
+    return None

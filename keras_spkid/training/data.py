@@ -46,7 +46,7 @@ def corpus_store(
         catalogue = open_corpus(corpus)
         name = catalogue.name or Path(corpus).stem
         cache = FeatureCache(Path(cache_dir) / name, frontend)
-        if not cache.is_complete:
+        if not cache.is_complete_for(catalogue):
             logger.info("computing features of %s into %s", name, cache.directory)
             cache.build(catalogue, progress=progress)
         part = catalogue.filter(split=split) if split else catalogue

@@ -28,6 +28,7 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
+from keras_spkid.atomic import atomic_path, remove
 from keras_spkid.training.checkpoints import CheckpointManager
 from keras_spkid.training.runtime import Runtime
 
@@ -61,12 +62,23 @@ def save_json(path, obj) -> None:
 
 
 def save_model(model: keras.Model, path) -> None:
-    """Save a ``.keras`` model atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp{os.getpid()}-{path.name}")
-    model.save(tmp)
-    os.replace(tmp, path)
+    """Save a ``.keras`` model atomically (``<path>.part.keras``, removed if saving fails,
+    then renamed)."""
+    with atomic_path(path, ".keras") as tmp:
+        model.save(tmp)
+
+
+LEFTOVERS = (".tmp*-*.keras", "*.keras.part.keras", ".*.json.tmp*")
+"""Temporary names of models and JSON files a killed run may leave in ``best/``, ``final/``
+(the first is the name older versions used)."""
+
+
+def remove_leftovers(log_dir) -> None:
+    """Delete the temporary files a killed run left in ``log_dir``'s model folders."""
+    for folder in (Path(log_dir), Path(log_dir) / "best", Path(log_dir) / "final"):
+        for pattern in LEFTOVERS:
+            for leftover in folder.glob(pattern) if folder.is_dir() else ():
+                remove(leftover)
 
 
 class Trainer:
@@ -171,6 +183,7 @@ class Trainer:
             ", XLA" if self.jit_compile else "",
         )
         state = self.checkpoints.restore_latest(self.task, self.optimizer) or {}
+        remove_leftovers(self.log_dir)
         step = int(state.get("step", 0))
         best = state.get("best", {"score": None, "step": None})
         if step:

@@ -103,7 +103,9 @@ def test_clean_name_keeps_names_and_drops_markup_and_paths():
     assert clean_name("<script>alert(1)</script>") == "scriptalert(1)script"
     assert clean_name("../../etc/passwd") == "....etcpasswd"
     assert clean_name("李小龍") == "李小龍"
-    assert len(clean_name("x" * 100)) == 40
+    assert clean_name("x" * 40) == "x" * 40
+    with pytest.raises(SpkidError, match="^name: at most 40 characters, 41 given"):
+        clean_name("x" * 41)  # was cut to the 40-character name: two people merged
     for bad in ("", "   ", "<>/", None, "Unknown"):
         with pytest.raises(SpkidError, match="^name: "):
             clean_name(bad)
@@ -157,3 +159,84 @@ def test_celebrity_gallery_of_another_model(model, tmp_path, readers):
     missing = SpeakerService(model, tmp_path / "people.npz", tmp_path / "none.npz")
     with pytest.raises(DataError, match="gallery not found"):
         missing.closest_celebrity(str(readers["alice"].query_file))
+
+
+def test_two_services_on_one_gallery_keep_each_others_enrolments(service, model, readers):
+    other = SpeakerService(model, service.gallery_path)  # e.g. a second demo process
+    service.enrol("Alice", readers["alice"].enrol_files)
+    other.enrol("Bob", readers["bob"].enrol_files)  # was saved over Alice
+    assert other.speakers() == [("Alice", 3), ("Bob", 3)]
+    assert service.speakers() == [("Alice", 3), ("Bob", 3)]  # reloaded
+    assert service.identify(str(readers["bob"].query_file)).decision == "Bob"
+    service.delete("Bob")
+    assert other.speakers() == [("Alice", 3)]
+
+
+_ENROL_IN_A_PROCESS = """
+import pathlib, sys, time
+from keras_spkid.app.service import SpeakerService
+from keras_spkid.inference.model_io import load_embedding_model
+gallery, tag, ready, go, *clips = sys.argv[1:]
+service = SpeakerService(load_embedding_model(), gallery)
+pathlib.Path(ready).touch()
+while not pathlib.Path(go).exists():
+    time.sleep(0.005)
+for i, clip in enumerate(clips):
+    service.enrol(f"{tag} {i}", [clip])
+"""
+
+
+@pytest.mark.slow
+def test_two_demo_processes_enrolling_at_once_lose_nothing(model, readers, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    gallery, go = tmp_path / "gallery.npz", tmp_path / "go"
+    processes = []
+    for tag, reader in (("Alice", "alice"), ("Bob", "bob")):
+        files = [str(f) for f in readers[reader].enrol_files] * 2
+        command = [sys.executable, "-c", _ENROL_IN_A_PROCESS, str(gallery), tag]
+        command += [str(tmp_path / f"ready-{tag}"), str(go), *files]
+        env = dict(os.environ, PYTHONPATH=os.getcwd())
+        processes.append(subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True))
+    deadline = time.time() + 300
+    while not all((tmp_path / f"ready-{t}").exists() for t in ("Alice", "Bob")):
+        assert time.time() < deadline and all(p.poll() is None for p in processes)
+        time.sleep(0.05)
+    go.touch()
+    for process in processes:
+        assert process.wait(timeout=300) == 0, process.stderr.read()
+    names = sorted(name for name, _ in SpeakerService(model, gallery).speakers())
+    assert names == [f"{tag} {i}" for tag in ("Alice", "Bob") for i in range(6)]  # was 6 of 12
+
+
+@pytest.mark.parametrize(
+    "clip, message",
+    [
+        ((16000, np.zeros((16000, 2, 2), np.float32)), r"shaped \[n\] or \[n, channels\]"),
+        ((0, np.zeros(16000, np.float32)), "sample rate 0 Hz is out of range"),
+        ((-1, np.zeros(16000, np.float32)), "sample rate -1 Hz is out of range"),
+        (("16000", np.zeros(16000, np.float32)), "sample rate must be a whole number"),
+        ((16000, "hello"), "samples must be numbers"),
+        ((16000, ["a", "b"]), "samples must be numbers"),
+        ((16000, [[1.0], [1.0, 2.0]]), "samples must be an array of numbers"),
+        ((float("nan"), np.zeros(16000)), "sample rate must be a whole number"),
+        (5, "expected a file path or a \\(sample rate, samples\\) pair, got int"),
+        ((16000,), "expected a file path"),
+    ],
+)
+def test_service_api_refuses_what_is_not_a_clip(service, readers, clip, message):
+    service.enrol("Alice", readers["alice"].enrol_files)
+    for call in (
+        lambda: service.identify(clip),
+        lambda: service.enrol("Bob", [clip]),
+        lambda: service.verify(clip, str(readers["alice"].query_file)),
+    ):
+        with pytest.raises(SpkidError, match=message):
+            call()
+    if isinstance(clip, tuple) and len(clip) == 2:  # the Live tab's microphone chunks
+        with pytest.raises(SpkidError, match=message):
+            service.live(LiveListener(), *clip)
+    assert service.speakers() == [("Alice", 3)]

@@ -131,3 +131,75 @@ def _empty(tmp_path):
 def test_filter_by_speakers():
     catalogue = Catalogue(".", [Utterance("a/1.wav", "a", "a/1"), Utterance("b/1.wav", "b", "b/1")])
     assert [u.speaker for u in catalogue.filter(speakers=["b"])] == ["b"]
+
+
+def test_manifest_with_a_byte_order_mark_keeps_its_first_column(tmp_path):
+    from keras_spkid.data.catalogue import read_path_list
+
+    manifest = tmp_path / "MANIFEST.tsv"
+    manifest.write_text("speaker\tpath\nalice\talice/a.wav\n", encoding="utf-8-sig")
+    assert [u.speaker for u in read_manifest(manifest)] == ["alice"]
+    paths, speakers = read_path_list(manifest)
+    assert paths == ["alice/a.wav"] and speakers == ["alice"]  # speakers were dropped
+
+
+def test_quotes_are_ordinary_characters(tmp_path):
+    from keras_spkid.data.catalogue import read_path_list
+
+    manifest = tmp_path / "MANIFEST.tsv"
+    manifest.write_text('speaker\tpath\n"alice\talice/a.wav\nbob\tbob/b.wav\ncarol\tcarol/c.wav\n')
+    catalogue = read_manifest(manifest)
+    assert [u.speaker for u in catalogue] == ['"alice', "bob", "carol"]  # were 2 merged rows
+    assert len(read_path_list(manifest)[0]) == 3
+
+
+def test_duplicate_paths_are_rejected(tmp_path):
+    from keras_spkid.data.catalogue import read_path_list
+
+    manifest = tmp_path / "MANIFEST.tsv"
+    manifest.write_text("speaker\tpath\na\ta/1.wav\nb\tb/2.wav\na\t./a/1.wav\n")
+    with pytest.raises(ListFormatError, match=r"MANIFEST.tsv:4: .*not listed before \(line 2\)"):
+        read_manifest(manifest)
+    with pytest.raises(ListFormatError, match=r"MANIFEST.tsv:4: .*not listed before \(line 2\)"):
+        read_path_list(manifest)
+
+
+def test_non_utf8_lists_name_the_file_and_line(tmp_path):
+    from keras_spkid.data.catalogue import read_path_list
+
+    manifest = tmp_path / "MANIFEST.tsv"
+    manifest.write_bytes("speaker\tpath\nalice\talice/a.wav\nj\xf6rg\tj/b.wav\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"MANIFEST.tsv:3: the manifest is not UTF-8 .*0xf6"):
+        read_manifest(manifest)
+    with pytest.raises(DataError, match=r"MANIFEST.tsv:3: the list is not UTF-8"):
+        read_path_list(manifest)
+
+
+def test_symbolic_links_out_of_the_root_are_rejected(tmp_path):
+    from keras_spkid.data.voxceleb import read_train_list
+
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    soundfile.write(outside / "x.wav", np.zeros(160, np.float32), 16000)
+    root = tmp_path / "data"
+    (root / "alice" / "v1").mkdir(parents=True)
+    soundfile.write(root / "alice" / "v1" / "ok.wav", np.zeros(160, np.float32), 16000)
+    (root / "alice" / "v1" / "link.wav").symlink_to(outside / "x.wav")
+    (root / "mallory").symlink_to(outside)  # a whole speaker folder elsewhere
+    (root / "alice" / "v1" / "inside.wav").symlink_to(root / "alice" / "v1" / "ok.wav")
+    manifest = root / "MANIFEST.tsv"
+    manifest.write_text("speaker\tpath\nalice\talice/v1/ok.wav\nalice\talice/v1/inside.wav\n")
+    assert len(read_manifest(manifest)) == 2  # links that stay inside are fine
+    for rel in ("alice/v1/link.wav", "mallory/x.wav"):
+        manifest.write_text(f"speaker\tpath\nalice\talice/v1/ok.wav\nm\t{rel}\n")
+        with pytest.raises(DataError, match=f"MANIFEST.tsv: {rel} leads outside the data root"):
+            read_manifest(manifest)
+    with pytest.raises(DataError, match="leads outside the data root"):
+        scan_folder(root)
+    train = tmp_path / "train_list.txt"
+    train.write_text("alice alice/v1/ok.wav\nalice alice/v1/link.wav\n")
+    with pytest.raises(DataError, match="train_list.txt: alice/v1/link.wav leads outside"):
+        read_train_list(train, root)
+    train.write_text("alice alice/v1/ok.wav\nalice alice/v1/ok.wav\n")
+    with pytest.raises(ListFormatError, match=r"train_list.txt:2: .*not listed before"):
+        read_train_list(train, root)

@@ -163,3 +163,37 @@ def test_resume_after_kill_gives_identical_cache(tmp_path, wuw):
     assert not [p for p in (tmp_path / "resumed").rglob("*") if ".tmp" in p.name]
     ref_index = next((tmp_path / "ref").rglob("index.json")).read_text()
     assert next((tmp_path / "resumed").rglob("index.json")).read_text() == ref_index
+
+
+def _corpus(folder, sources, names):
+    """A corpus at ``folder`` whose clips ``names`` are copies of ``sources``."""
+    from keras_spkid.data.catalogue import read_manifest
+
+    for name, source in zip(names, sources):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, folder / name)
+    rows = "".join(f"{n.split('/')[0]}\t{n}\n" for n in names)
+    (folder / "MANIFEST.tsv").write_text("speaker\tpath\n" + rows)
+    return read_manifest(folder / "MANIFEST.tsv")
+
+
+def test_two_corpora_in_folders_of_one_name_never_share_features(tmp_path, small):
+    """Both manifests sit in a folder called ``data``: the cache folder name is the same."""
+    names = ["s1/a.flac", "s1/b.flac", "s2/c.flac"]
+    clips = [small.abspath(u) for u in small.utterances]
+    first = _corpus(tmp_path / "one" / "data", clips[:3], names)
+    second = _corpus(tmp_path / "two" / "data", clips[10:13], names)
+    layer = LogMel(n_mels=40)
+    cache = FeatureCache(tmp_path / "cache" / "data", layer, dtype="float32")
+    cache.build(first, progress=False)
+    assert cache.is_complete_for(first) and not cache.is_complete_for(second)
+    cache.build(second, progress=False)
+    features = cache.load()
+    expected = layer(load_audio(second.root / names[0])[None])[0].numpy()
+    np.testing.assert_allclose(features[names[0]], expected, atol=1e-5)  # were the first's
+    assert not cache.is_complete_for(first)
+    grown = _corpus(tmp_path / "two" / "data", clips[10:14], [*names, "s2/d.flac"])
+    assert not cache.is_complete_for(grown)  # a grown manifest is built again
+    shutil.copyfile(clips[20], second.root / names[1])  # a file replaced in place
+    os.utime(second.root / names[1], ns=(1, 1))
+    assert not cache.is_complete_for(second)

@@ -65,3 +65,46 @@ def test_a_known_clip_gives_its_segments_and_they_are_reused(
     )
     assert list(crops.paths) == list(two.paths)
     assert not np.allclose(crops.embeddings, two.embeddings)
+
+
+def _corpus(folder, sources, names):
+    import shutil
+
+    from keras_spkid.data.catalogue import read_manifest
+
+    for name, source in zip(names, sources):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, folder / name)
+    rows = "".join(f"{n.split('/')[0]}\t{n}\n" for n in names)
+    (folder / "MANIFEST.tsv").write_text("speaker\tpath\n" + rows)
+    return read_manifest(folder / "MANIFEST.tsv")
+
+
+def test_embeddings_are_not_reused_for_another_root_or_a_grown_manifest(
+    wuw, mfcc_model, tmp_path, capsys
+):
+    from keras_spkid.evaluation.embeddings import list_embeddings
+
+    clips = [wuw.abspath(u) for u in wuw.utterances[:8]]
+    names = ["s1/a.flac", "s1/b.flac", "s2/c.flac"]
+    first = _corpus(tmp_path / "one" / "data", clips[:3], names)
+    second = _corpus(tmp_path / "two" / "data", clips[3:6], names)  # same name "data"
+    out = tmp_path / "out"
+    a = corpus_embeddings(mfcc_model, first, out, progress=False)
+    capsys.readouterr()
+    b = corpus_embeddings(mfcc_model, second, out, progress=False)
+    assert "reusing" not in capsys.readouterr().out  # was reused: the first corpus's
+    assert not np.allclose(a.embeddings, b.embeddings)
+    assert corpus_embeddings(mfcc_model, second, out, progress=False) is not None
+    assert "reusing" in capsys.readouterr().out
+    grown = _corpus(tmp_path / "two" / "data", clips[3:7], [*names, "s2/d.flac"])
+    assert len(corpus_embeddings(mfcc_model, grown, out, progress=False)) == 4  # was 3
+    # trial lists (spkid eval verify): the same paths under another --root
+    trials = out / "embeddings-trials.npz"
+    x = list_embeddings(mfcc_model, names, first.root, trials, progress=False)
+    capsys.readouterr()
+    y = list_embeddings(mfcc_model, names, second.root, trials, progress=False)
+    assert "reusing" not in capsys.readouterr().out
+    assert not np.allclose(x.embeddings, y.embeddings)
+    list_embeddings(mfcc_model, names, second.root, trials, progress=False)
+    assert "reusing" in capsys.readouterr().out

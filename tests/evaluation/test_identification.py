@@ -75,3 +75,12 @@ def test_knn_on_clustered_embeddings_and_its_options():
         data.select(enrol), data.select(test), k=7, metric="euclidean", weights="distance"
     )
     assert 0 <= weighted.top1 <= weighted.top5 <= 1
+
+
+def test_knn_with_more_neighbours_than_enrolment_clips_is_refused():
+    data = _set(0.3, seed=2)
+    enrol, test = recording_disjoint_split(data, seed=1)
+    with pytest.raises(DataError, match=rf"--k 1000: kNN needs 1 to {len(enrol)} neighbours"):
+        knn_identification(data.select(enrol), data.select(test), k=1000)  # was cut silently
+    with pytest.raises(DataError, match="--k 0"):
+        knn_identification(data.select(enrol), data.select(test), k=0)

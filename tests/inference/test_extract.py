@@ -136,8 +136,67 @@ def test_resume_after_kill_gives_the_same_result(tmp_path, clips):
     process.wait()
     done_before = len(list(parts.glob("part-*.npz")))
     assert 2 <= done_before < 6 and not out.exists(), "kill did not land half-way"
-    subprocess.run(command + ["--output", str(out)], check=True, capture_output=True, timeout=300)
+    # resumed with another --chunk_size: the parts keep theirs, nothing is lost
+    resumed = subprocess.run(
+        command + ["--output", str(out), "--chunk_size", "5"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "resuming with the chunk size of the interrupted run (4, not 5)" in resumed.stderr
     a, b = EmbeddingSet.load(reference), EmbeddingSet.load(out)
     assert a.paths.tolist() == b.paths.tolist()
     np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-6)
     assert not parts.exists() and not list(tmp_path.rglob("*.part*"))
+
+
+def _leave_parts(model, paths, root, out, chunk_size):
+    """A run that embeds everything but fails to write ``out`` (as on a full disk)."""
+    (out / "x").mkdir(parents=True)  # a folder in the way: the final rename fails
+    with pytest.raises(OSError):
+        extract_embeddings(model, paths, root, out, chunk_size=chunk_size, progress=False)
+    (out / "x").rmdir()
+    out.rmdir()
+    assert len(list((tmp := out.with_name(out.name + ".parts")).glob("part-*.npz"))) > 1
+    return tmp
+
+
+def test_resume_with_another_chunk_size_loses_nothing(tmp_path, clips):
+    root, rows = clips
+    model = load_embedding_model()
+    paths = [p for p, _ in rows[:12]] + ["nobody/gone.flac"]
+    out = tmp_path / "out.npz"
+    _leave_parts(model, paths, root, out, chunk_size=3)
+    report = extract_embeddings(model, paths, root, out, chunk_size=5, progress=False)
+    result = EmbeddingSet.load(out)
+    assert result.paths.tolist() == paths[:12]  # was 9 of 12, and no error
+    assert report.embedded == 12 and report.failed == 1
+    reference = tmp_path / "ref.npz"
+    extract_embeddings(model, paths, root, reference, chunk_size=5, progress=False)
+    np.testing.assert_allclose(
+        result.embeddings, EmbeddingSet.load(reference).embeddings, atol=1e-6
+    )
+    assert not list(tmp_path.glob("*.parts"))
+
+
+def test_parts_that_do_not_account_for_every_file_fail_loudly(tmp_path, clips):
+    root, rows = clips
+    model = load_embedding_model()
+    paths = [p for p, _ in rows[:12]]
+    out = tmp_path / "out.npz"
+    parts = _leave_parts(model, paths, root, out, chunk_size=4)
+    (parts / "part-00002.npz").unlink()
+    (parts / "part-00001.npz").rename(parts / "part-00002.npz")  # a part in the wrong place
+    (parts / "part-00001.npz").write_bytes((parts / "part-00000.npz").read_bytes())
+    with pytest.raises(DataError, match=r"account for 4 of 12 files \(8 neither embedded"):
+        extract_embeddings(model, paths, root, out, chunk_size=4, progress=False)
+    assert not out.exists() and not parts.exists()
+
+
+def test_a_run_where_every_file_fails_leaves_no_parts(tmp_path, clips):
+    root, _ = clips
+    model = load_embedding_model()
+    with pytest.raises(DataError, match="none of the 2 files could be embedded"):
+        extract_embeddings(model, ["a.flac", "b.flac"], root, tmp_path / "o.npz", progress=False)
+    assert not (tmp_path / "o.npz.parts").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections import defaultdict
 from pathlib import Path
@@ -34,7 +35,8 @@ def _recipe(*args, **env):
 
 
 def _tiny_tree(wuw, folder, speakers=10, clips=6):
-    """``folder/<speaker>/<clip>.flac`` symlinks to real WUW clips (no copies)."""
+    """``folder/<speaker>/<clip>.flac``: copies of real WUW clips (symbolic links out of a
+    data root are refused as escapes)."""
     by_speaker = defaultdict(list)
     for utt in wuw:
         by_speaker[utt.speaker].append(utt)
@@ -42,7 +44,7 @@ def _tiny_tree(wuw, folder, speakers=10, clips=6):
     for speaker in chosen:
         (folder / speaker).mkdir(parents=True)
         for utt in by_speaker[speaker][:clips]:
-            (folder / utt.path).symlink_to(wuw.abspath(utt))
+            shutil.copyfile(wuw.abspath(utt), folder / utt.path)
     return chosen
 
 

@@ -95,3 +95,46 @@ def test_empty_gallery_saves_and_loads(tmp_path):
     assert len(loaded) == 0
     loaded.enrol("e", np.ones((2, 4)))
     assert loaded.speakers == ["e"] and loaded.dim == 4
+
+
+def _broken_copy(tmp_path, **changes):
+    """The built-in gallery (real readers' prototypes) rewritten with some fields changed."""
+    import json
+
+    from keras_spkid.app.galleries import DEFAULT_CELEBRITIES
+
+    with np.load(DEFAULT_CELEBRITIES) as data:
+        fields = {k: data[k] for k in data.files}
+    meta = json.loads(str(fields["meta"]))
+    meta.update(changes.pop("meta", {}))
+    fields.update(changes, meta=np.asarray(json.dumps(meta)))
+    path = tmp_path / "broken.npz"
+    np.savez(path, **fields)
+    return path
+
+
+def _with_nan(prototypes):
+    prototypes = prototypes.copy()
+    prototypes[3, 5] = np.nan
+    return prototypes
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: {"names": f["names"][:-2]}, r"\d+ speaker ids but \d+ names"),
+        (lambda f: {"prototypes": _with_nan(f["prototypes"])}, "prototype of .* NaN"),
+        (lambda f: {"meta": {"threshold": "high"}}, "threshold 'high' is not a finite number"),
+        (lambda f: {"meta": {"threshold": float("nan")}}, "threshold nan is not a finite"),
+        (lambda f: {"counts": f["counts"] * 0}, "clip counts must be at least 1"),
+        (lambda f: {"prototypes": f["prototypes"][:, :, None]}, "prototypes shaped"),
+    ],
+)
+def test_broken_gallery_files_are_one_line_errors(tmp_path, change, message):
+    from keras_spkid.app.galleries import DEFAULT_CELEBRITIES
+
+    with np.load(DEFAULT_CELEBRITIES) as data:
+        fields = {k: data[k] for k in data.files}
+    path = _broken_copy(tmp_path, **change(fields))
+    with pytest.raises(DataError, match=f"broken.npz: not a usable gallery: .*{message}"):
+        Gallery.load(path)

@@ -109,7 +109,17 @@ def test_resume_gives_the_same_weights(tiny_corpus, cache_dir, tmp_path):
     train_protonet(full, verbose=False)
     first = dataclasses.replace(full, log_dir=str(tmp_path / "split"), num_train_iterations=4)
     train_protonet(first, verbose=False)
+    leftovers = [  # what a run killed while saving its models leaves
+        tmp_path / "split" / "final" / ".tmp4242-model.keras",
+        tmp_path / "split" / "best" / "model.keras.part.keras",
+        tmp_path / "split" / "best" / ".best.json.tmp4242",
+    ]
+    for leftover in leftovers:
+        leftover.parent.mkdir(exist_ok=True)
+        leftover.write_bytes(b"half a model")
     train_protonet(dataclasses.replace(first, num_train_iterations=8), verbose=False)
+    assert not any(leftover.exists() for leftover in leftovers)
+    assert (tmp_path / "split" / "final" / "model.keras").is_file()
     a = np.load(CheckpointManager(tmp_path / "full" / "checkpoints").path(8) / "model.npz")
     b = np.load(CheckpointManager(tmp_path / "split" / "checkpoints").path(8) / "model.npz")
     keys = [k for k in a.files if k != "paths"]
