@@ -9,11 +9,19 @@ refused with one line naming it ("clip 2: too short: 0.31 s ..."): under
 :data:`MIN_SECONDS`, digitally silent, clipped, or without the minimum speech that every
 entry point asks for (:func:`keras_spkid.audio.vad.require_speech`: silence, steady noise
 and a click are not speech).
+
+The files Gradio stores for uploads and recordings go to a folder of the demo's own
+(:func:`clip_folder`), deleted when the demo stops; while it runs, the page deletes
+clips older than an hour (:data:`keras_spkid.app.ui.CLIP_CACHE`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +83,26 @@ def clip_waveform(clip: Clip, label: str) -> np.ndarray:
     check_waveform(x, SAMPLE_RATE, label, MIN_SECONDS)
     require_speech(x, label)
     return x
+
+
+@contextlib.contextmanager
+def clip_folder() -> Iterator[Path]:
+    """A new folder for the clips pages upload or record, removed with everything in it
+    on exit (Ctrl-C and SIGTERM included; see :func:`keras_spkid.app.ui.launch`).
+
+    It is made inside ``$GRADIO_TEMP_DIR`` (else the system temporary folder) and set as
+    ``GRADIO_TEMP_DIR`` for the demo built inside the ``with`` block.
+    """
+    parent = os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir()
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="keras-spkid-clips-", dir=parent))
+    previous = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if previous is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = previous

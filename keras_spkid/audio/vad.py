@@ -48,7 +48,10 @@ MIN_SPREAD_DB = 2.0
 """Speech frames of a clip must spread at least this much (90th - 10th percentile level);
 steady noise spreads about 1 dB, the real clips at least 8 dB."""
 MIN_SPEECH_SECONDS = 0.1
-"""Speech a clip needs before any entry point embeds it. PLACEHOLDER"""
+"""Speech a clip needs before any entry point embeds it. Every real clip of
+``../shared/data`` must pass: the shortest are FSDD digits (0.143 s, 0.12 s of speech;
+164 of the 3,000 are under 0.25 s), so the minimum sits just under them. It refuses
+clicks, 0.05 s snippets and anything the VAD hears no voice in."""
 
 
 def frame_levels(
