@@ -53,6 +53,7 @@ def prepare_waveform(
     sample_rate: int,
     target_rate: int = SAMPLE_RATE,
     source="<waveform>",
+    allow_clipping: bool = False,
 ) -> np.ndarray:
     """Mono, DC-free, resampled float32 waveform from any PCM buffer.
 
@@ -65,13 +66,15 @@ def prepare_waveform(
         sample_rate: rate of ``samples`` in Hz.
         target_rate: rate of the result (16 kHz by default).
         source: the file or buffer, for messages.
+        allow_clipping: accept clipped audio (noise and music for augmentation; a voice
+            to identify is refused).
 
     Returns:
         ``[m]`` float32 array at ``target_rate``, clipped to [-1, 1].
 
     Raises:
-        AudioError: NaN or infinite samples, or more than :data:`MAX_CLIPPED_FRACTION`
-            of the samples clipped.
+        AudioError: NaN or infinite samples, or (unless ``allow_clipping``) more than
+            :data:`MAX_CLIPPED_FRACTION` of the samples clipped.
     """
     x = np.asarray(samples)
     if np.issubdtype(x.dtype, np.integer):
@@ -90,7 +93,8 @@ def prepare_waveform(
     elif x.ndim != 1:
         raise ValueError(f"expected a [n] or [n, channels] waveform, got shape {x.shape}")
     check_finite(x, sample_rate, source)
-    check_clipping(x, source)
+    if not allow_clipping:
+        check_clipping(x, source)
     if x.ndim == 2:
         x = _mix_to_mono(x, source)
     if x.size:
