@@ -155,7 +155,7 @@ def peak_rss(command: list[str], cwd: Path) -> tuple[float, float, int]:
     return usage.ru_maxrss / 1e6, time.perf_counter() - start, os.waitstatus_to_exitcode(status)
 
 
-def memory(data: Path, before: Path | None) -> str:
+def memory(data: Path, before: Path | None, before_label: str | None = None) -> str:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -187,7 +187,7 @@ def memory(data: Path, before: Path | None) -> str:
     return (
         f"Peak RSS of one process per command on a {LONG_MINUTES}-minute 16 kHz FLAC of real "
         "speech (LibriSpeech readers end to end), default model; `before` is the checkout "
-        f"given with `--before` ({before}).\n\n"
+        f"given with `--before` ({before_label or before}).\n\n"
         + _common.table(["code", "command", "peak RSS GB", "wall s", "exit"], rows)
     )
 
@@ -195,12 +195,13 @@ def memory(data: Path, before: Path | None) -> str:
 def main(argv=None):
     parser = _common.base_parser(__doc__)
     parser.add_argument("--before", type=Path, help="another checkout to run the same commands")
+    parser.add_argument("--before-label", help="what --before is, for the record (a commit)")
     parser.add_argument("--skip-memory", action="store_true", help="thresholds only")
     args = parser.parse_args(argv)
     env = _common.environment()
     body = thresholds(args.data)
     if not args.skip_memory:
-        body += "\n" + memory(args.data, args.before)
+        body += "\n" + memory(args.data, args.before, args.before_label)
     _common.finish(
         args, "audio_input", "Audio input checks (`bench/bench_audio_input.py`)", env, body
     )

@@ -46,7 +46,8 @@ MAX_GAIN_DB = 30.0
 """How far a quiet clip's speech level is lowered, at most."""
 MIN_SPREAD_DB = 2.0
 """Speech frames of a clip must spread at least this much (90th - 10th percentile level);
-steady noise spreads about 1 dB, the real clips at least 8 dB."""
+Gaussian noise spreads 0.5-0.9 dB, the real clips at least 3.0 dB (an FSDD digit; WUW
+8.6, LibriSpeech 14.3)."""
 MIN_SPEECH_SECONDS = 0.1
 """Speech a clip needs before any entry point embeds it. Every real clip of
 ``../shared/data`` must pass: the shortest are FSDD digits (0.143 s, 0.12 s of speech;
