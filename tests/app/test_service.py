@@ -180,6 +180,8 @@ def test_garbage_is_refused_before_identification(service, readers, tmp_path):
             service.closest_celebrity(clip)
         with pytest.raises(SpkidError, match="^clip B: no speech found"):
             service.verify(str(readers["alice"].query_file), clip)
+    with pytest.raises(SpkidError, match="^query: no speech found"):  # as a live window
+        service.identify_waveform(noise[::3, 0])
     assert service.identify(str(made["inverted_stereo.wav"])).decision == "Alice"
     hours = (8000, np.zeros(8000 * 60 * 60 * 2, np.int16))  # 2 hours, refused before decoding
     with pytest.raises(SpkidError, match=r"^query: too long: 120.0 min \(at most 5 min\)"):
