@@ -50,6 +50,7 @@ def main(argv=None) -> int:
     def serve(args) -> int:
         import logging
 
+        from keras_spkid.app.clips import clip_folder
         from keras_spkid.app.service import SpeakerService
         from keras_spkid.app.ui import build_demo, launch
 
@@ -60,7 +61,8 @@ def main(argv=None) -> int:
             f"{service.gallery_path}",
             flush=True,
         )
-        launch(build_demo(service), args.host, args.port, args.share)
+        with clip_folder():  # uploaded and recorded clips, deleted when the demo stops
+            launch(build_demo(service), args.host, args.port, args.share)
         return 0
 
     return run_command(serve, args)

@@ -1,7 +1,6 @@
 """The Gradio demo's back end: enrol people, identify, verify and listen live.
 
 * :mod:`~keras_spkid.app.clips`: browser and file audio to checked 16 kHz waveforms;
-* :mod:`~keras_spkid.app.vad`: an energy voice-activity detector with hysteresis;
 * :mod:`~keras_spkid.app.live`: the rolling microphone window of the Live tab;
 * :mod:`~keras_spkid.app.galleries`: where the demo's galleries live, which model made them;
 * :mod:`~keras_spkid.app.service`: :class:`SpeakerService`, everything the page does,

@@ -18,8 +18,8 @@ import dataclasses
 import numpy as np
 import soxr
 
-from keras_spkid.app.vad import FRAME_SECONDS, EnergyVAD
 from keras_spkid.audio.io import SAMPLE_RATE, prepare_waveform
+from keras_spkid.audio.vad import FRAME_SECONDS, EnergyVAD
 
 WINDOW_SECONDS = 2.5
 UPDATE_SECONDS = 0.5

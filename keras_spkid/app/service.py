@@ -330,7 +330,11 @@ class SpeakerService:
 
     # ----- questions -----
     def identify_waveform(self, x: np.ndarray, top_k: int = 5) -> Identification:
-        """Who of the enrolled people is speaking in the 16 kHz waveform ``x``."""
+        """Who of the enrolled people is speaking in the 16 kHz waveform ``x``.
+
+        Raises:
+            AudioError: ``x`` has less than the minimum speech, or only steady noise.
+        """
         gallery = self.gallery
         if not len(gallery):
             raise DataError("nobody is enrolled yet: enrol people on the Enrol tab first")
@@ -341,6 +345,7 @@ class SpeakerService:
             self.gallery_path,
             "delete its people and enrol them again",
         )
+        self.embedder.check(x, "query")  # live windows too: the minimum speech, no noise
         return gallery.identify(self.embed([x], ["query"]), top_k)[0]
 
     def identify(self, clip: Clip, top_k: int = 5) -> Identification:

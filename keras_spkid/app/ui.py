@@ -9,10 +9,15 @@ Handlers only translate: page values in, service call, text and tables out. Bad 
 comes back from the service as :class:`~keras_spkid.errors.SpkidError` and is shown as
 its one line in the tab's message box, never as a traceback. Names typed by users only
 ever reach text boxes, tables and plot labels (never Markdown or HTML). The page loads
-no fonts or scripts from the internet, so it works on closed networks.
+no fonts or scripts from the internet, so it works on closed networks. The clips that
+pages upload or record are files in Gradio's temporary folder: the page deletes them
+(:data:`CLIP_CACHE`), also when the server is stopped with SIGTERM.
 """
 
 from __future__ import annotations
+
+import signal
+import threading
 
 import gradio as gr
 import pandas as pd
@@ -29,6 +34,10 @@ THEME = gr.themes.Default(
 """Gradio's default look with local fonts only (no Google Fonts request)."""
 
 TOP_K = 5
+
+CLIP_CACHE = (600, 3600)
+"""Gradio's ``delete_cache``: every 10 minutes the clips uploaded or recorded more than an
+hour ago are deleted, and all of them when the server stops."""
 
 
 def scores_frame(result: Identification | None, threshold: float | None) -> pd.DataFrame:
@@ -84,7 +93,9 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
         "color_map": {"match": "#2f9e44", "under threshold": "#adb5bd"},
     }
 
-    with gr.Blocks(title="keras-spkid: who is speaking?", analytics_enabled=False) as demo:
+    with gr.Blocks(
+        title="keras-spkid: who is speaking?", analytics_enabled=False, delete_cache=CLIP_CACHE
+    ) as demo:
         gr.Markdown(
             "# Who is speaking?\nEnrol a few people with short clips, then let the "
             "page tell who is talking, or that it is someone it does not know."
@@ -344,7 +355,12 @@ def launch(
     share: bool = False,
     block: bool = True,
 ):
-    """Serve ``demo`` (local fonts, no analytics); ``block=False`` returns at once."""
+    """Serve ``demo`` (local fonts, no analytics); ``block=False`` returns at once.
+
+    Blocking in the main thread, SIGTERM stops the server as Ctrl-C does, so that the
+    clips it holds are deleted (:data:`CLIP_CACHE`)."""
+    if block and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     return demo.launch(
         server_name=host,
         server_port=port,

@@ -15,6 +15,7 @@ what is wrong and what to do.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,22 +32,49 @@ SAMPLE_RATE = 16000
 SILENCE_PEAK = 1e-4
 """Peak absolute amplitude under which a clip counts as silent (about -80 dBFS)."""
 
+FULL_SCALE = 0.999
+"""Samples at least this loud (absolute, float scale) are clipped or about to be."""
+
+MAX_CLIPPED_FRACTION = 0.01
+"""Clips with more samples than this at :data:`FULL_SCALE` are refused: the most clipped
+real clip of ``../shared/data`` has 0.036% (an FSDD digit), speech scaled x50 has 40-90%."""
+
+CANCEL_DB = 20.0
+"""A stereo mix this much quieter than its loudest channel means the channels cancel
+(one is the other with its polarity inverted); that channel is used instead of the mix."""
+
 _FFMPEG_ONLY = {".m4a", ".aac", ".mp4", ".webm", ".opus", ".wma", ".mkv"}
+
+logger = logging.getLogger(__name__)
 
 
 def prepare_waveform(
-    samples: np.ndarray, sample_rate: int, target_rate: int = SAMPLE_RATE
+    samples: np.ndarray,
+    sample_rate: int,
+    target_rate: int = SAMPLE_RATE,
+    source="<waveform>",
+    allow_clipping: bool = False,
 ) -> np.ndarray:
     """Mono, DC-free, resampled float32 waveform from any PCM buffer.
+
+    Stereo is mixed to mono, except when the channels cancel in the mix (opposite
+    polarity, :data:`CANCEL_DB`): then the loudest channel is used, with a warning.
 
     Args:
         samples: ``[n]`` or ``[n, channels]`` array; integer PCM (int16, int32, uint8)
             is scaled to [-1, 1], floats are taken as they are.
         sample_rate: rate of ``samples`` in Hz.
         target_rate: rate of the result (16 kHz by default).
+        source: the file or buffer, for messages.
+        allow_clipping: accept clipped audio (noise and music for augmentation; a voice
+            to identify is refused).
 
     Returns:
         ``[m]`` float32 array at ``target_rate``, clipped to [-1, 1].
+
+    Raises:
+        AudioError: NaN or infinite samples, or (unless ``allow_clipping``) more than
+            :data:`MAX_CLIPPED_FRACTION` of the samples clipped.
     """
     x = np.asarray(samples)
     if np.issubdtype(x.dtype, np.integer):
@@ -62,9 +90,13 @@ def prepare_waveform(
         # with few rows and many columns is transposed.
         if x.shape[0] < x.shape[1] and x.shape[0] <= 8:
             x = x.T
-        x = x.mean(axis=1)
     elif x.ndim != 1:
         raise ValueError(f"expected a [n] or [n, channels] waveform, got shape {x.shape}")
+    check_finite(x, sample_rate, source)
+    if not allow_clipping:
+        check_clipping(x, source)
+    if x.ndim == 2:
+        x = _mix_to_mono(x, source)
     if x.size:
         x = x - x.mean(dtype=np.float64).astype(np.float32)
     if sample_rate != target_rate and x.size:
@@ -72,11 +104,60 @@ def prepare_waveform(
     return np.clip(x, -1.0, 1.0)
 
 
+def check_finite(x: np.ndarray, sample_rate: int, source="<waveform>") -> None:
+    """Raise :class:`AudioError` if any sample of ``x`` is NaN or infinite (one would make
+    every feature, and so the embedding, NaN)."""
+    finite = np.isfinite(x)
+    if not finite.all():
+        first = int(np.argmin(finite.reshape(len(x), -1).all(axis=1)))
+        raise AudioError(
+            source,
+            f"{int(finite.size - finite.sum())} samples are NaN or infinite "
+            f"(the first at {first / sample_rate:.2f} s)",
+            "the file is corrupt; re-export or delete it",
+        )
+
+
+def check_clipping(x: np.ndarray, source="<waveform>") -> None:
+    """Raise :class:`AudioError` if more than :data:`MAX_CLIPPED_FRACTION` of the samples
+    of ``x`` (float, any shape) reach :data:`FULL_SCALE`."""
+    if not x.size:
+        return
+    fraction = float(np.count_nonzero(np.abs(x) >= FULL_SCALE)) / x.size
+    if fraction > MAX_CLIPPED_FRACTION:
+        peak = float(np.max(np.abs(x)))
+        raise AudioError(
+            source,
+            f"clipped: {100 * fraction:.0f}% of the samples are at full scale "
+            f"(peak {peak:.3g}; at most {100 * MAX_CLIPPED_FRACTION:g}% is accepted)",
+            "record at a lower level, or scale float audio into [-1, 1]",
+        )
+
+
+def _mix_to_mono(x: np.ndarray, source) -> np.ndarray:
+    """``[n, channels]`` to ``[n]``: the mean, or the loudest channel if they cancel."""
+    if x.shape[1] == 1:
+        return x[:, 0]
+    mix = x.mean(axis=1)
+    power = [float(np.dot(channel, channel)) for channel in x.T]  # no [n, channels] temporaries
+    loudest = int(np.argmax(power))
+    cancelled = float(np.dot(mix, mix)) < power[loudest] * 10 ** (-CANCEL_DB / 10)
+    if cancelled and power[loudest] > x.shape[0] * SILENCE_PEAK**2:
+        logger.warning(
+            "%s: the channels cancel when mixed (opposite polarity); using channel %d only",
+            source,
+            loudest + 1,
+        )
+        return np.ascontiguousarray(x[:, loudest])
+    return mix
+
+
 def load_audio(
     path,
     sample_rate: int = SAMPLE_RATE,
     min_seconds: float = 0.0,
     allow_silence: bool = False,
+    max_seconds: float | None = None,
 ) -> np.ndarray:
     """Read an audio file as a mono float32 waveform at ``sample_rate``.
 
@@ -86,12 +167,16 @@ def load_audio(
         min_seconds: clips shorter than this raise (a 0.1 s clip carries no voice
             identity worth embedding).
         allow_silence: if False, an all-silent clip raises.
+        max_seconds: longer files raise, before they are decoded whole (memory grows
+            with the duration, not with the file size: 50 MB of Opus is hours).
 
     Returns:
         ``[n]`` float32 array in [-1, 1].
 
     Raises:
-        AudioError: missing, empty, undecodable, too short or silent file.
+        AudioError: missing, empty, undecodable (including any decoding error on the
+            way: a corrupt file is refused, not decoded to noise), non-finite, clipped,
+            too short or silent file.
     """
     path = Path(path)
     if not path.is_file():
@@ -101,21 +186,25 @@ def load_audio(
     if path.stat().st_size == 0:
         raise AudioError(path, "file is empty (0 bytes)", "re-download or delete it")
     if path.suffix.lower() in _FFMPEG_ONLY:
-        x = _decode_ffmpeg(path, sample_rate)
+        samples, rate = _decode_ffmpeg(path, sample_rate, max_seconds), sample_rate
     else:
         try:
-            samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
-            x = prepare_waveform(samples, rate, sample_rate)
+            with soundfile.SoundFile(path) as handle:
+                rate = handle.samplerate
+                _check_duration(path, handle.frames / rate, max_seconds)
+                samples = handle.read(dtype="float32", always_2d=True)
         except (soundfile.LibsndfileError, RuntimeError, ValueError) as error:
             libsndfile_error = str(error).splitlines()[0]
             try:
-                x = _decode_ffmpeg(path, sample_rate)
+                samples, rate = _decode_ffmpeg(path, sample_rate, max_seconds), sample_rate
             except AudioError:
                 raise AudioError(
                     path,
                     f"cannot decode audio ({libsndfile_error})",
                     "the file is corrupt or not audio; re-download or delete it",
                 ) from None
+    _check_duration(path, len(samples) / rate, max_seconds)
+    x = prepare_waveform(samples, rate, sample_rate, source=path)
     check_waveform(x, sample_rate, path, min_seconds, allow_silence)
     return x
 
@@ -141,8 +230,21 @@ def check_waveform(
         raise AudioError(source, "clip is silent", "check the microphone or the recording")
 
 
-def _decode_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
-    """Decode with the ffmpeg binary to mono float32 at ``sample_rate`` (no shell)."""
+def _check_duration(source, seconds: float, max_seconds: float | None) -> None:
+    if max_seconds is not None and seconds > max_seconds:
+        raise AudioError(
+            source,
+            f"too long: {seconds / 60:.1f} min or more (at most {max_seconds / 60:g} min)",
+            "cut out a shorter clip",
+        )
+
+
+def _decode_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
+    """Decode with the ffmpeg binary to mono float32 at ``sample_rate`` (no shell).
+
+    Any error ffmpeg reports fails the decoding: ffmpeg skips the frames it cannot
+    decode and exits with status 0, so a corrupt file would otherwise come out as
+    shortened, garbled audio."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise AudioError(
@@ -152,18 +254,26 @@ def _decode_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
         )
     command = [
         ffmpeg, "-nostdin", "-v", "error", "-i", str(path),
-        "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1",
+        "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le",
     ]  # fmt: skip
+    if max_seconds is not None:  # a second more than allowed is enough to say it is too long
+        command += ["-t", f"{max_seconds + 1:g}"]
+    command.append("pipe:1")
     result = subprocess.run(command, capture_output=True, check=False)
-    if result.returncode != 0 or not result.stdout:
-        detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        reason = detail[-1] if detail else f"ffmpeg exit status {result.returncode}"
+    detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
+    if result.returncode != 0 or not result.stdout or detail:
+        reason = (
+            detail[0]
+            if detail
+            else f"ffmpeg exit status {result.returncode}"
+            if result.returncode
+            else "no audio stream"
+        )
+        if reason.startswith("[") and "] " in reason:  # "[flac @ 0x55...] invalid residual"
+            reason = reason.split("] ", 1)[1]
         raise AudioError(
             path,
-            f"cannot decode audio ({reason})",
+            f"cannot decode audio (ffmpeg: {reason})",
             "the file is corrupt or not audio; re-download or delete it",
         )
-    x = np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
-    if x.size:
-        x = x - x.mean(dtype=np.float64).astype(np.float32)
-    return np.clip(x, -1.0, 1.0)
+    return np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)

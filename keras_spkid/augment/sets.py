@@ -130,7 +130,7 @@ def _read_pcm16(path: Path) -> np.ndarray:
         raise AudioError(
             path, f"cannot read it ({error})", "delete it, or unpack MUSAN again"
         ) from None
-    waveform = prepare_waveform(samples, rate)
+    waveform = prepare_waveform(samples, rate, source=path, allow_clipping=True)  # loud music
     return np.round(waveform * 32767).astype(np.int16)
 
 

@@ -121,6 +121,7 @@ def query(args) -> int:
     for path in args.audio:
         try:
             wave = load_audio(path)
+            embedder.check(wave, path)
             result = gallery.identify(embedder([wave], [path]), args.top_k, args.backend)[0]
         except SpkidError as error:
             failed += 1

@@ -176,7 +176,11 @@ class FeatureCache:
             if failure is not None:
                 failures[rel] = failure
             else:
-                features[rel] = compute(waveform).astype(dtype)
+                feature = compute(waveform).astype(dtype)
+                if np.isfinite(feature).all():
+                    features[rel] = feature
+                else:  # never cache what would poison training
+                    failures[rel] = f"features are NaN or infinite in {dtype}"
             bar.update(1)
         return {"paths": paths, "features": features, "failures": failures}
 

@@ -11,9 +11,16 @@ Two ways to embed an utterance, as in the reference systems:
 * **crops** (``crops=N``): the mean of the embeddings of N evenly spaced fixed-length
   crops (voxceleb_trainer's 10 x 3 s test protocol); one crop is taken from the centre.
 
-Clips shorter than the front end's window cannot be analysed and raise; clips shorter
-than ``min_seconds`` (what the encoders need, e.g. conv6's 64 frames) are repeated
-(wrap padding, as voxceleb_trainer does) up to that length.
+Long utterances are embedded in windows: a clip over ``max_window_seconds`` is cut into
+the fewest equal windows no longer than that, each embedded whole, and their embeddings
+averaged, so memory is bounded by the window, not by the file (a 30-minute file in one
+pass peaked at 2.5 GB). Clips up to ``max_window_seconds`` are embedded exactly as before.
+
+Every entry point calls :meth:`Embedder.check` on each whole clip before embedding it:
+clips shorter than the front end's window cannot be analysed, and clips without the
+minimum speech (:func:`keras_spkid.audio.vad.require_speech`) carry no voice to embed;
+both raise. Clips shorter than ``min_seconds`` (what the encoders need, e.g. conv6's 64
+frames) are repeated (wrap padding, as voxceleb_trainer does) up to that length.
 """
 
 from __future__ import annotations
@@ -24,10 +31,17 @@ import numpy as np
 import tensorflow as tf
 
 from keras_spkid.audio.io import SAMPLE_RATE
+from keras_spkid.audio.vad import require_speech
 from keras_spkid.errors import AudioError
 
 LENGTH_GRID_RATIO = 1.02
 """Consecutive allowed full-utterance lengths differ by this factor (<= 2% trimmed)."""
+
+MAX_WINDOW_SECONDS = 120.0
+"""Longer utterances are embedded in windows of at most this length. Memory then follows
+``max_batch_seconds`` (240 s of audio per model call), not the file: a 30-minute file
+peaked at 1.92 GB in one pass and 1.11-1.17 GB in windows (``bench/RESULTS.md``);
+all but one of the 153,516 VoxCeleb1 utterances (at most 145 s) stay in one window."""
 
 
 def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -61,8 +75,9 @@ class Embedder:
         crops: 0 for full utterances, else the number of fixed crops averaged.
         crop_seconds: crop length for ``crops > 0``.
         min_seconds: shorter clips are wrap-padded to this length.
-        max_batch_seconds: audio per model call (bounds memory on long utterances).
+        max_batch_seconds: audio per model call (bounds memory on many utterances).
         min_samples: clips shorter than this (the front end's window) raise.
+        max_window_seconds: longer utterances are embedded in windows (``crops=0``).
     """
 
     def __init__(
@@ -73,6 +88,7 @@ class Embedder:
         min_seconds: float = 1.0,
         max_batch_seconds: float = 240.0,
         min_samples: int = 400,
+        max_window_seconds: float = MAX_WINDOW_SECONDS,
     ):
         if crops < 0:
             raise ValueError(f"crops must be >= 0, got {crops}")
@@ -82,6 +98,7 @@ class Embedder:
         self.min_length = int(round(min_seconds * SAMPLE_RATE))
         self.max_batch_samples = int(max_batch_seconds * SAMPLE_RATE)
         self.min_samples = int(min_samples)
+        self.max_window = int(max_window_seconds * SAMPLE_RATE)
         self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def grid_length(self, num_samples: int) -> int:
@@ -97,14 +114,21 @@ class Embedder:
         """The fixed-length inputs one waveform is embedded from."""
         if self.crops == 0:
             x = wrap_to_length(x, max(x.size, self.min_length))
-            return [x[: self.grid_length(x.size)]]
+            windows = -(-x.size // self.max_window)
+            size = x.size // windows
+            return [x[i * size : i * size + self.grid_length(size)] for i in range(windows)]
         x = wrap_to_length(x, max(x.size, self.crop_samples))
         return [
             x[s : s + self.crop_samples] for s in crop_starts(x.size, self.crop_samples, self.crops)
         ]
 
     def check(self, x: np.ndarray, source="<waveform>") -> None:
-        """Raise :class:`AudioError` for a clip the front end cannot analyse."""
+        """Raise :class:`AudioError` for a whole clip that cannot be embedded: shorter than
+        the front end's window, or without the minimum speech (``require_speech``)."""
+        self._check_window(x, source)
+        require_speech(x, source)
+
+    def _check_window(self, x: np.ndarray, source) -> None:
         if x.size < self.min_samples:
             raise AudioError(
                 source,
@@ -115,7 +139,8 @@ class Embedder:
             )
 
     def __call__(self, waveforms, sources=None) -> np.ndarray:
-        """Embed 16 kHz waveforms.
+        """Embed 16 kHz waveforms (checked with :meth:`check` by the caller; pieces of a
+        checked clip, such as evaluation segments, are only checked for length here).
 
         Args:
             waveforms: sequence of ``[samples]`` float32 arrays.
@@ -130,7 +155,7 @@ class Embedder:
         pieces, owner = [], []
         for i, (x, source) in enumerate(zip(waveforms, sources)):
             x = np.asarray(x, dtype=np.float32).reshape(-1)
-            self.check(x, source)
+            self._check_window(x, source)
             for piece in self._pieces(x):
                 pieces.append(piece)
                 owner.append(i)

@@ -70,3 +70,20 @@ def test_enrol_identify_and_restart(readers, silence_file, tmp_path):
         assert message == "Renamed Bob to Robert." and people["data"][1] == ["Robert", 2]
         message, people, _ = client.predict("Alice", api_name="/delete")
         assert message == "Deleted Alice." and people["data"] == [["Robert", 2]]
+
+
+@pytest.mark.slow
+def test_uploaded_clips_are_deleted_when_the_server_stops(readers, tmp_path, monkeypatch):
+    """Issue 14: every upload stayed in the system temp folder (441 files)."""
+    uploads = tmp_path / "gradio-temp"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(uploads))
+    server = DemoServer(tmp_path / "people.npz", tmp_path / "server.log").start()
+    try:
+        client = gradio_client.Client(server.url, verbose=False)
+        answer, _ = identify(client, readers["bob"].query_file)
+        assert answer.startswith("nobody is enrolled yet")
+        held = [p for p in uploads.rglob("*") if p.is_file()]
+        assert [p.name for p in held] == [readers["bob"].query_file.name]
+    finally:
+        server.stop()  # SIGTERM, as a service manager stops it
+    assert not [p for p in uploads.rglob("*") if p.is_file()], server.tail()

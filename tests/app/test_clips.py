@@ -3,11 +3,14 @@ files, converted to 16 kHz mono; short, silent and broken clips refused in one l
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+import soundfile
 import soxr
 
-from keras_spkid.app.clips import clip_waveform
+from keras_spkid.app.clips import MAX_SECONDS, clip_folder, clip_waveform
 from keras_spkid.audio.io import SAMPLE_RATE
 from keras_spkid.errors import AudioError
 
@@ -56,3 +59,24 @@ def test_refusals_name_the_clip_in_one_line(tmp_path):
             clip_waveform(clip, "clip 2")
         message = str(caught.value)
         assert message.startswith(start) and "\n" not in message and str(tmp_path) not in message
+
+
+def test_clip_folder_is_the_demos_own_and_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    with clip_folder() as folder:
+        assert folder.parent == tmp_path and os.environ["GRADIO_TEMP_DIR"] == str(folder)
+        (folder / "upload").mkdir()
+        (folder / "upload" / "clip.wav").write_bytes(b"RIFF")
+    assert not folder.exists() and os.environ["GRADIO_TEMP_DIR"] == str(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_long_clips_are_refused_before_decoding(tmp_path):
+    seconds = int(MAX_SECONDS) + 1
+    with pytest.raises(AudioError, match=r"^clip 1: too long: 5.0 min \(at most 5 min\)"):
+        clip_waveform((8000, np.zeros(8000 * seconds, np.int16)), "clip 1")
+    path = tmp_path / "long.flac"
+    soundfile.write(path, np.zeros(8000 * seconds, np.int16), 8000)
+    with pytest.raises(AudioError, match=r"^clip 1: too long: 5.0 min or more") as caught:
+        clip_waveform(str(path), "clip 1")
+    assert str(tmp_path) not in str(caught.value)

@@ -240,3 +240,32 @@ def test_service_api_refuses_what_is_not_a_clip(service, readers, clip, message)
         with pytest.raises(SpkidError, match=message):
             service.live(LiveListener(), *clip)
     assert service.speakers() == [("Alice", 3)]
+
+
+def test_garbage_is_refused_before_identification(service, readers, tmp_path):
+    """Issue 14: Gaussian noise was named as an enrolled person, NaN, clipped and corrupt
+    clips were identified, opposite-phase stereo was "silent", hours were accepted."""
+    from tests.fixtures.bad_audio import REASONS, make_bad_audio
+
+    enrol_both(service, readers)
+    made = make_bad_audio(tmp_path, readers["alice"].query)
+    for name, words in REASONS.items():
+        if name.startswith("short"):  # the page's own minimum comes first
+            words = "too short"
+        with pytest.raises(SpkidError, match=f"^query: .*{words}") as caught:
+            service.identify(str(made[name]))
+        assert "\n" not in str(caught.value) and str(tmp_path) not in str(caught.value)
+    noise = np.random.default_rng(1).normal(0, 0.2, (48000 * 3, 2)).astype(np.float32)
+    for clip in ((48000, noise), (48000, (noise * 20000).astype(np.int16))):
+        with pytest.raises(SpkidError, match="^query: no speech found"):
+            service.identify(clip)
+        with pytest.raises(SpkidError, match="^clip: no speech found"):
+            service.closest_celebrity(clip)
+        with pytest.raises(SpkidError, match="^clip B: no speech found"):
+            service.verify(str(readers["alice"].query_file), clip)
+    with pytest.raises(SpkidError, match="^query: no speech found"):  # as a live window
+        service.identify_waveform(noise[::3, 0])
+    assert service.identify(str(made["inverted_stereo.wav"])).decision == "Alice"
+    hours = (8000, np.zeros(8000 * 60 * 60 * 2, np.int16))  # 2 hours, refused before decoding
+    with pytest.raises(SpkidError, match=r"^query: too long: 120.0 min \(at most 5 min\)"):
+        service.identify(hours)

@@ -111,3 +111,92 @@ def test_silence(tmp_path):
     with pytest.raises(AudioError, match="silence.wav: clip is silent"):
         load_audio(path)
     assert load_audio(path, allow_silence=True).shape == (16000,)
+
+
+# ----- audio that would give a silent wrong answer (issue 14, items 3, 5, 8, 9) -----
+
+
+@pytest.fixture(scope="module")
+def speech(shared_data):
+    """Six seconds of a real LibriSpeech reader, 16 kHz float32."""
+    return load_audio(shared_data / "librispeech_1utt" / "5703/5703-47198-0000.flac")[
+        : 6 * SAMPLE_RATE
+    ]
+
+
+def test_nan_or_inf_samples_are_refused_naming_the_file(tmp_path, speech):
+    for bad, name in ((np.nan, "nan.wav"), (np.inf, "inf.wav")):
+        x = speech.copy()
+        x[3 * SAMPLE_RATE : 3 * SAMPLE_RATE + 960] = bad  # 0.06 s
+        path = tmp_path / name
+        soundfile.write(path, x, SAMPLE_RATE, subtype="FLOAT")
+        with pytest.raises(AudioError) as caught:
+            load_audio(path)
+        message = str(caught.value)
+        assert message.startswith(f"{path}: 960 samples are NaN or infinite (the first at 3.00 s)")
+        assert "\n" not in message
+    with pytest.raises(AudioError, match="buffer: 1 samples are NaN"):
+        prepare_waveform(np.where(np.arange(48000) == 5, np.nan, 0.1), 48000, source="buffer")
+
+
+def test_heavily_clipped_audio_is_refused(tmp_path, speech):
+    path = tmp_path / "loud.wav"
+    soundfile.write(path, 50 * speech, SAMPLE_RATE, subtype="FLOAT")  # float audio x50
+    with pytest.raises(
+        AudioError, match=r"loud.wav: clipped: \d+% of the samples are at full scale"
+    ):
+        load_audio(path)
+    pcm = tmp_path / "loud16.wav"  # the same, clipped on the way into 16-bit PCM
+    soundfile.write(pcm, np.clip(50 * speech, -1, 1), SAMPLE_RATE, subtype="PCM_16")
+    with pytest.raises(AudioError, match="loud16.wav: clipped"):
+        load_audio(pcm)
+    mild = tmp_path / "mild.wav"  # a few peaks at full scale are normal in real recordings
+    soundfile.write(mild, 0.999 * speech / np.abs(speech).max(), SAMPLE_RATE, subtype="PCM_16")
+    assert len(load_audio(mild)) == len(speech)
+
+
+def test_opposite_phase_stereo_uses_one_channel(tmp_path, speech, caplog):
+    path = tmp_path / "inverted.wav"
+    soundfile.write(path, np.stack([speech, -speech], axis=1), SAMPLE_RATE, subtype="PCM_16")
+    with caplog.at_level("WARNING"):
+        x = load_audio(path)  # the mix is silent: was "clip is silent"
+    assert "channels cancel" in caplog.text and "inverted.wav" in caplog.text
+    assert np.corrcoef(x, speech)[0, 1] > 0.999
+    normal = tmp_path / "stereo.wav"  # ordinary stereo is still the mean of the channels
+    soundfile.write(normal, np.stack([speech, 0.5 * speech], axis=1), SAMPLE_RATE)
+    np.testing.assert_allclose(load_audio(normal), 0.75 * (speech - speech.mean()), atol=1e-3)
+
+
+def test_corrupt_flac_is_refused_not_decoded_to_noise(tmp_path, shared_data):
+    data = bytearray((shared_data / "librispeech_1utt" / "1040/1040-133433-0000.flac").read_bytes())
+    rng = np.random.default_rng(0)
+    for i in rng.integers(2000, len(data), 200):  # 200 damaged bytes in 230 kB
+        data[i] = int(rng.integers(0, 256))
+    damaged = tmp_path / "damaged.flac"
+    damaged.write_bytes(bytes(data))
+    truncated = tmp_path / "truncated.flac"  # an interrupted download
+    truncated.write_bytes(bytes(data[: len(data) // 2]))
+    for path in (damaged, truncated):
+        with pytest.raises(AudioError, match=f"{path.name}: cannot decode audio"):
+            load_audio(path)
+
+
+@needs_ffmpeg
+def test_corrupt_compressed_file_is_refused(tmp_path, speech):
+    wav = tmp_path / "src.wav"
+    soundfile.write(wav, speech, SAMPLE_RATE)
+    m4a = tmp_path / "clip.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(wav), str(m4a)], check=True)
+    data = bytearray(m4a.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4000] = bytes(4000)
+    m4a.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match="clip.m4a: cannot decode audio"):
+        load_audio(m4a)
+
+
+def test_too_long_file_is_refused_before_decoding(tmp_path, speech):
+    path = tmp_path / "long.flac"
+    soundfile.write(path, speech, SAMPLE_RATE)
+    with pytest.raises(AudioError, match=r"long.flac: too long: 0.1 min or more \(at most"):
+        load_audio(path, max_seconds=5.0)
+    assert len(load_audio(path, max_seconds=6.0)) == len(speech)

@@ -88,6 +88,26 @@ def test_bad_files_go_to_the_failures_list(tmp_path, small):
     assert set(cache.load()) == {u.path for u in good}
 
 
+def test_non_finite_audio_is_never_cached(tmp_path, small):
+    """Issue 14: a float WAV with 0.06 s of NaN (or inf) was cached as all-NaN features."""
+    from keras_spkid.data.catalogue import Catalogue, Utterance
+    from tests.fixtures.bad_audio import make_bad_audio
+
+    speech = np.concatenate([load_audio(small.abspath(u)) for u in small.utterances[:4]])
+    made = make_bad_audio(tmp_path / "audio", speech)
+    names = ["nan.wav", "inf.wav", "inverted_stereo.wav"]
+    catalogue = Catalogue(tmp_path / "audio", [Utterance(n, "x", n) for n in names])
+    cache = FeatureCache(tmp_path / "cache", LogMel(n_mels=40), shard_size=3)
+    index = cache.build(catalogue, progress=False)
+    assert index["num_utterances"] == 1 and set(made) >= set(names)
+    failures = cache.failures()
+    for name in names[:2]:
+        assert failures[name] == "960 samples are NaN or infinite (the first at 3.00 s)"
+    features = cache.load()
+    assert list(features) == ["inverted_stereo.wav"]
+    assert np.isfinite(features["inverted_stereo.wav"]).all()
+
+
 def _run_features(manifest, root, cache):
     return [
         sys.executable,

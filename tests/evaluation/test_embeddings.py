@@ -108,3 +108,20 @@ def test_embeddings_are_not_reused_for_another_root_or_a_grown_manifest(
     assert not np.allclose(x.embeddings, y.embeddings)
     list_embeddings(mfcc_model, names, second.root, trials, progress=False)
     assert "reusing" in capsys.readouterr().out
+
+
+def test_segments_skip_audio_without_enough_speech(shared_data, mfcc_model, tmp_path, caplog):
+    """Issue 14: evaluation applies the same minimum speech as every entry point."""
+    from keras_spkid.audio.io import load_audio
+    from keras_spkid.evaluation.embeddings import extract_segment_embeddings
+    from tests.fixtures.bad_audio import REASONS, make_bad_audio
+
+    speech = load_audio(shared_data / "librispeech_1utt" / CLIP)
+    made = make_bad_audio(tmp_path / "audio", speech)
+    names = [*REASONS, "inverted_stereo.wav"]
+    result = extract_segment_embeddings(
+        mfcc_model, names, tmp_path / "audio", tmp_path / "seg.npz", progress=False
+    )
+    assert {segment_clip(p) for p in result.paths} == {"inverted_stereo.wav"} <= set(made)
+    for name, words in REASONS.items():
+        assert any(name in r.message and words in r.message for r in caplog.records), name

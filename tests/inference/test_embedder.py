@@ -53,3 +53,21 @@ def test_clip_shorter_than_the_window_is_an_error(model):
     embedder = Embedder(model.model, min_samples=model.min_samples)
     with pytest.raises(AudioError, match="tiny.wav: too short to embed: 12.5 ms"):
         embedder([np.ones(200, np.float32)], ["tiny.wav"])
+
+
+def test_long_clips_are_embedded_in_windows_short_ones_as_before(model, shared_data):
+    """Issue 14: a 30-minute file went through the model in one pass (2.5 GB); now long
+    clips are the mean of equal windows, and clips up to the window are unchanged."""
+    from keras_spkid.audio.io import load_audio
+
+    x = load_audio(shared_data / "librispeech_1utt" / "5703/5703-47198-0000.flac")  # 14.7 s
+    whole = Embedder(model.model, min_samples=model.min_samples, max_window_seconds=1e9)
+    windowed = Embedder(model.model, min_samples=model.min_samples, max_window_seconds=5.0)
+    size = x.size // 3  # 14.7 s in 5 s windows: 3 windows of 4.9 s
+    windows = [x[i * size : (i + 1) * size] for i in range(3)]
+    mean = whole(windows).mean(axis=0)
+    np.testing.assert_allclose(windowed([x])[0], mean / np.linalg.norm(mean), atol=1e-5)
+    short = x[: 4 * 16000]
+    np.testing.assert_array_equal(windowed([short]), whole([short]))
+    default = Embedder(model.model, min_samples=model.min_samples)
+    np.testing.assert_array_equal(default([x]), whole([x]))  # default window: 120 s

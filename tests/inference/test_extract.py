@@ -200,3 +200,33 @@ def test_a_run_where_every_file_fails_leaves_no_parts(tmp_path, clips):
     with pytest.raises(DataError, match="none of the 2 files could be embedded"):
         extract_embeddings(model, ["a.flac", "b.flac"], root, tmp_path / "o.npz", progress=False)
     assert not (tmp_path / "o.npz.parts").exists()
+
+
+def test_bad_audio_is_listed_in_failures_never_embedded(tmp_path, shared_data):
+    """Issue 14: NaN, clipped, corrupt, noise-only and 0.05 s files used to be embedded
+    (and then identified); opposite-phase stereo used to fail as "clip is silent"."""
+    from keras_spkid.audio.io import load_audio
+    from tests.fixtures.bad_audio import REASONS, make_bad_audio
+
+    speech = load_audio(shared_data / "librispeech_1utt" / "5703/5703-47198-0000.flac")
+    made = make_bad_audio(tmp_path / "audio", speech)
+    names = sorted(made)
+    model = load_embedding_model()
+    report = extract_embeddings(
+        model, names, tmp_path / "audio", tmp_path / "out.npz", progress=False
+    )
+    failures = dict(
+        line.split("\t") for line in (tmp_path / "out.failures.tsv").read_text().splitlines()[1:]
+    )
+    assert set(failures) == set(REASONS), failures
+    for name, words in REASONS.items():
+        assert words in failures[name], (name, failures[name])
+    result = EmbeddingSet.load(tmp_path / "out.npz")
+    assert result.paths.tolist() == ["inverted_stereo.wav"] and report.embedded == 1
+    plain = extract_embeddings(
+        model, ["5703/5703-47198-0000.flac"], shared_data / "librispeech_1utt",
+        tmp_path / "plain.npz", progress=False,
+    )  # fmt: skip
+    assert plain.embedded == 1
+    same = float(result.embeddings[0] @ EmbeddingSet.load(tmp_path / "plain.npz").embeddings[0])
+    assert same > 0.8  # the first 6 s of the same reader, one channel of it
