@@ -21,9 +21,10 @@ import time
 import _common  # first: it quiets TensorFlow's start-up logging
 import numpy as np
 
-from keras_spkid.inference.embedder import Embedder, l2_normalize
+from keras_spkid.inference.embedder import Embedder
 from keras_spkid.inference.model_io import load_embedding_model
 from keras_spkid.search.index import make_index
+from keras_spkid.vectors import l2_normalize
 
 
 def numpy_topk(gallery, q, k=5):

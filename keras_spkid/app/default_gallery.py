@@ -75,7 +75,7 @@ def build_default_gallery(model, data_root=None):
 
 def main(argv=None) -> int:
     from keras_spkid.app.galleries import DEFAULT_CELEBRITIES
-    from keras_spkid.cli.reporting import run_command
+    from keras_spkid.errors import run_command
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(

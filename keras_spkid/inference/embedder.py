@@ -25,16 +25,10 @@ import tensorflow as tf
 
 from keras_spkid.audio.io import SAMPLE_RATE
 from keras_spkid.errors import AudioError
+from keras_spkid.vectors import l2_normalize
 
 LENGTH_GRID_RATIO = 1.02
 """Consecutive allowed full-utterance lengths differ by this factor (<= 2% trimmed)."""
-
-
-def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Rows of ``x`` scaled to unit L2 norm (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=axis, keepdims=True)
-    return x / np.maximum(norm, 1e-12)
 
 
 def wrap_to_length(x: np.ndarray, length: int) -> np.ndarray:
