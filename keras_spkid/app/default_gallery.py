@@ -40,7 +40,7 @@ def build_default_gallery(model, data_root=None):
     from keras_spkid.app.galleries import MODEL_KEY, model_fingerprint
     from keras_spkid.audio.io import SAMPLE_RATE, load_audio
     from keras_spkid.data.corpora import load_corpus
-    from keras_spkid.inference.embedder import Embedder
+    from keras_spkid.inference.encoder import SpeakerEncoder
     from keras_spkid.search.gallery import Gallery
 
     catalogue = load_corpus(CORPUS, data_root)
@@ -51,8 +51,7 @@ def build_default_gallery(model, data_root=None):
         count = max(1, min(MAX_SEGMENTS, len(x) // size))
         segments += [x[i * size : (i + 1) * size] for i in range(count)]
         speakers += [utterance.speaker] * count
-    embedder = Embedder(model.model, crops=0, min_samples=model.min_samples)
-    embeddings = embedder(segments)
+    embeddings = SpeakerEncoder(model)(segments)
     names = {s: f"LibriSpeech {s}" for s in set(speakers)}
     try:
         shown_model = str(model.path.resolve().relative_to(Path.cwd().resolve()))

@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio
 from keras_spkid.errors import DataError, SpkidError
-from keras_spkid.inference.embedder import Embedder
 from keras_spkid.inference.embedding_set import EmbeddingSet
+from keras_spkid.inference.encoder import SpeakerEncoder
 from keras_spkid.inference.extract import extract_embeddings
 from keras_spkid.inference.model_io import EmbeddingModel
 
@@ -82,9 +82,7 @@ def extract_segment_embeddings(
         DataError: no segment could be embedded.
     """
     segment_samples = round(segment_seconds * SAMPLE_RATE)
-    embedder = Embedder(
-        model.model, crops=crops, crop_seconds=crop_seconds, min_samples=model.min_samples
-    )
+    embedder = SpeakerEncoder(model, crops=crops, crop_seconds=crop_seconds)
     pieces, names, owners = [], [], []
     for i, path in enumerate(tqdm(paths, unit="file", desc="reading", disable=not progress)):
         try:

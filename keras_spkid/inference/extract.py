@@ -29,8 +29,8 @@ from tqdm.auto import tqdm
 from keras_spkid.atomic import atomic_path
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio
 from keras_spkid.errors import DataError, SpkidError
-from keras_spkid.inference.embedder import Embedder
 from keras_spkid.inference.embedding_set import EmbeddingSet
+from keras_spkid.inference.encoder import SpeakerEncoder
 from keras_spkid.inference.model_io import EmbeddingModel
 
 logger = logging.getLogger(__name__)
@@ -126,9 +126,7 @@ def extract_embeddings(
     parts_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps({"fingerprint": fingerprint}))
 
-    embedder = Embedder(
-        model.model, crops=crops, crop_seconds=crop_seconds, min_samples=model.min_samples
-    )
+    embedder = SpeakerEncoder(model, crops=crops, crop_seconds=crop_seconds)
     workers = workers or min(8, os.cpu_count() or 1)
     chunks = range(0, len(paths), chunk_size)
     start_time = time.perf_counter()
