@@ -141,29 +141,53 @@ def check_waveform(
         raise AudioError(source, "clip is silent", "check the microphone or the recording")
 
 
-def _decode_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
-    """Decode with the ffmpeg binary to mono float32 at ``sample_rate`` (no shell)."""
+def run_ffmpeg(source, output_args) -> bytes:
+    """Run the ffmpeg binary on the media file ``source``; what it writes to stdout.
+
+    The one place keras-spkid calls ffmpeg (decoding here, the download steps' 16-bit PCM
+    and wav conversions). It runs from an argument list (no shell) with an absolute
+    input path, so a file name that starts with ``-`` cannot be read as an option.
+
+    Args:
+        source: the media file.
+        output_args: everything after ``-i <source>`` (codec, rate, format, output).
+
+    Raises:
+        AudioError: ffmpeg is not installed, or cannot decode ``source``.
+    """
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise AudioError(
-            path,
-            f"'{path.suffix}' needs ffmpeg, which is not installed",
+            source,
+            f"'{Path(source).suffix}' needs ffmpeg, which is not installed",
             "install it: apt-get install ffmpeg",
         )
     command = [
-        ffmpeg, "-nostdin", "-v", "error", "-i", str(path),
-        "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1",
+        ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-i", str(Path(source).resolve()),
+        *output_args,
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, check=False)
-    if result.returncode != 0 or not result.stdout:
+    if result.returncode != 0:
         detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
         reason = detail[-1] if detail else f"ffmpeg exit status {result.returncode}"
         raise AudioError(
-            path,
+            source,
             f"cannot decode audio ({reason})",
             "the file is corrupt or not audio; re-download or delete it",
         )
-    x = np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
+    return result.stdout
+
+
+def _decode_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
+    """Decode with the ffmpeg binary to mono float32 at ``sample_rate``."""
+    output = run_ffmpeg(path, ["-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1"])
+    if not output:
+        raise AudioError(
+            path,
+            "cannot decode audio (ffmpeg found no samples)",
+            "the file is corrupt or not audio; re-download or delete it",
+        )
+    x = np.frombuffer(output, dtype="<f4").astype(np.float32)
     if x.size:
         x = x - x.mean(dtype=np.float64).astype(np.float32)
     return np.clip(x, -1.0, 1.0)
