@@ -40,6 +40,7 @@ def build_default_gallery(model, data_root=None):
     from keras_spkid.app.galleries import MODEL_KEY, model_fingerprint
     from keras_spkid.audio.io import SAMPLE_RATE, load_audio
     from keras_spkid.data.corpora import load_corpus
+    from keras_spkid.data.store import segment_starts
     from keras_spkid.inference.encoder import SpeakerEncoder
     from keras_spkid.search.gallery import Gallery
 
@@ -48,9 +49,9 @@ def build_default_gallery(model, data_root=None):
     segments, speakers = [], []
     for utterance in catalogue:
         x = load_audio(catalogue.abspath(utterance))
-        count = max(1, min(MAX_SEGMENTS, len(x) // size))
-        segments += [x[i * size : (i + 1) * size] for i in range(count)]
-        speakers += [utterance.speaker] * count
+        pieces = [x[s : s + size] for s in segment_starts(len(x), size)[:MAX_SEGMENTS]]
+        segments += pieces
+        speakers += [utterance.speaker] * len(pieces)
     embeddings = SpeakerEncoder(model)(segments)
     names = {s: f"LibriSpeech {s}" for s in set(speakers)}
     try:
@@ -79,7 +80,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--data",
-        help="data root holding librispeech_1utt/ (default: $SPKID_DATA or ../shared/data)",
+        help="data root holding librispeech_1utt/ (default: $SPKID_DATA)",
     )
     parser.add_argument("--model", help="model .keras (default: the built-in one)")
     parser.add_argument(

@@ -26,6 +26,17 @@ from keras_spkid.errors import DataError, SpkidError
 logger = logging.getLogger(__name__)
 
 
+def segment_starts(num_samples: int, segment_samples: int) -> np.ndarray:
+    """Start offsets of a clip's (or features') non-overlapping segments.
+
+    ``num_samples // segment_samples`` segments, the remainder dropped; a clip shorter
+    than one segment is its own (shorter) single segment.
+    """
+    if segment_samples < 1:
+        raise ValueError(f"segment_samples must be >= 1, got {segment_samples}")
+    return np.arange(max(1, num_samples // segment_samples)) * segment_samples
+
+
 @dataclasses.dataclass
 class UtteranceStore:
     """Concatenated clips with their offsets, lengths and speaker labels.
@@ -100,8 +111,7 @@ class UtteranceStore:
             pieces = [array]
             if segment_frames:
                 size = segment_frames * unit
-                count = max(1, len(array) // size)
-                pieces = [array[i * size : (i + 1) * size] for i in range(count)]
+                pieces = [array[s : s + size] for s in segment_starts(len(array), size)]
             for piece in pieces:
                 chunks.append(piece)
                 lengths.append(len(piece))

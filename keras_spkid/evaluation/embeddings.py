@@ -21,6 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio
+from keras_spkid.data.store import segment_starts
 from keras_spkid.errors import DataError, SpkidError
 from keras_spkid.inference.embedding_set import EmbeddingSet
 from keras_spkid.inference.encoder import SpeakerEncoder
@@ -31,17 +32,6 @@ logger = logging.getLogger(__name__)
 
 SEGMENT_MARK = "#"
 """Separates a clip's path from a segment's index in segment ids (``a/b.flac#3``)."""
-
-
-def segment_starts(num_samples: int, segment_samples: int) -> np.ndarray:
-    """Start offsets of a clip's non-overlapping segments.
-
-    ``num_samples // segment_samples`` segments, the remainder dropped; a clip shorter
-    than one segment is its own (shorter) single segment.
-    """
-    if segment_samples < 1:
-        raise ValueError(f"segment_samples must be >= 1, got {segment_samples}")
-    return np.arange(max(1, num_samples // segment_samples)) * segment_samples
 
 
 def segment_id(path: str, index: int) -> str:
@@ -166,7 +156,7 @@ def corpus_embeddings(
             and len(cached) > 0
             and not Path(str(output) + ".parts").exists()
         ):
-            print(f"reusing {output}")
+            logger.info("reusing %s", output)
             return cached
     speakers = [u.speaker for u in catalogue]
     if segment_seconds:
@@ -181,18 +171,19 @@ def corpus_embeddings(
             crop_seconds,
             progress,
         )
-        print(f"embedded {len(result)} segments of {segment_seconds:g} s from {len(paths)} files")
-        return result
-    print(
-        extract_embeddings(
-            model,
-            paths,
-            catalogue.root,
-            output,
-            speakers=speakers,
-            crops=crops,
-            crop_seconds=crop_seconds,
-            progress=progress,
+        logger.info(
+            "embedded %d segments of %g s from %d files", len(result), segment_seconds, len(paths)
         )
+        return result
+    summary = extract_embeddings(
+        model,
+        paths,
+        catalogue.root,
+        output,
+        speakers=speakers,
+        crops=crops,
+        crop_seconds=crop_seconds,
+        progress=progress,
     )
+    logger.info("%s", summary)
     return EmbeddingSet.load(output)
