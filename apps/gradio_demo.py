@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from keras_spkid.cli.reporting import run_command
+    from keras_spkid.errors import run_command
 
     def serve(args) -> int:
         import logging

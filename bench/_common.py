@@ -61,8 +61,6 @@ Conventions:
 def base_parser(description: str) -> argparse.ArgumentParser:
     """Argument parser with the flags every benchmark shares (``--data``, ``--repeats``,
     ``--record``, ``--seed``)."""
-    from keras_spkid.data.corpora import data_root
-
     parser = argparse.ArgumentParser(
         description=description.strip().splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -70,8 +68,8 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--data",
         type=Path,
-        default=data_root(),
-        help="data root holding wuw_corpus_ii/ and librispeech_1utt/",
+        default=os.environ.get("SPKID_DATA"),
+        help="data root holding wuw_corpus_ii/ and librispeech_1utt/ (default: $SPKID_DATA)",
     )
     parser.add_argument(
         "--repeats",

@@ -4,7 +4,7 @@ What is measured, on the same decoded real clips (WUW telephone speech and Libri
 read speech, resampled to 16 kHz before timing), with TensorFlow limited to **one
 thread** (intra- and inter-op) as the issue asks:
 
-* **ours**: :class:`keras_spkid.inference.embedder.Embedder` with the built-in default
+* **ours**: :class:`keras_spkid.SpeakerEncoder` with the built-in default
   model: full utterances trimmed to a 2% length grid, grouped by length into batches,
   one traced ``tf.function``;
 * **baseline**: the obvious loop, ``model(clip[None])`` eagerly for every clip in turn.
@@ -32,7 +32,7 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio  # noqa: E402
 from keras_spkid.data.corpora import load_corpus  # noqa: E402
-from keras_spkid.inference.embedder import Embedder  # noqa: E402
+from keras_spkid.inference.encoder import SpeakerEncoder  # noqa: E402
 from keras_spkid.inference.extract import extract_embeddings  # noqa: E402
 from keras_spkid.inference.model_io import load_embedding_model  # noqa: E402
 
@@ -58,7 +58,7 @@ def main(argv=None):
     print(f"{len(clips)} clips, {seconds:.0f} s of audio")
 
     model = load_embedding_model()
-    embedder = Embedder(model.model, min_samples=model.min_samples)
+    embedder = SpeakerEncoder(model)
 
     def ours():
         return embedder(clips)

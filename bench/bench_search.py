@@ -21,9 +21,10 @@ import time
 import _common  # first: it quiets TensorFlow's start-up logging
 import numpy as np
 
-from keras_spkid.inference.embedder import Embedder, l2_normalize
+from keras_spkid.inference.encoder import SpeakerEncoder
 from keras_spkid.inference.model_io import load_embedding_model
 from keras_spkid.search.index import make_index
+from keras_spkid.vectors import l2_normalize
 
 
 def numpy_topk(gallery, q, k=5):
@@ -41,7 +42,7 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
 
     model = load_embedding_model()
-    embedder = Embedder(model.model, min_samples=model.min_samples)
+    embedder = SpeakerEncoder(model)
     clip = (0.1 * rng.normal(size=5 * 16000)).astype(np.float32)
     embedder([clip])
     embed_ms = 1e3 * _common.median([_common.timed(embedder, [clip])[0] for _ in range(20)])

@@ -8,6 +8,9 @@ file (and line) and say what to do.
 
 from __future__ import annotations
 
+import logging
+import sys
+
 
 class SpkidError(Exception):
     """Base class for user-facing errors of keras-spkid."""
@@ -42,3 +45,23 @@ class ListFormatError(SpkidError):
 
 class DataError(SpkidError):
     """A data set cannot serve what was asked of it (too few speakers, empty catalogue)."""
+
+
+def run_command(fn, *args, verbose: bool = False) -> int:
+    """Run ``fn(*args)`` as a command; return its exit status.
+
+    A :class:`SpkidError` (bad input, impossible settings) prints ``error: <message>``
+    on one line and returns 2; Ctrl-C returns 130 with a reminder that work is kept
+    (caches and checkpoints are written atomically, so the same command resumes).
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s: %(message)s"
+    )
+    try:
+        return fn(*args)
+    except SpkidError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept, run the same command to resume", file=sys.stderr)
+        return 130

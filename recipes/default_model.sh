@@ -16,6 +16,7 @@
 # Usage: bash recipes/default_model.sh [--skip-training]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export SPKID_DATA="${SPKID_DATA:-$PWD/../shared/data}"
 py=.venv/bin/python
 spkid=.venv/bin/spkid
 run=runs/default_v2

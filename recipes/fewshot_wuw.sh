@@ -7,6 +7,7 @@
 # Usage: recipes/fewshot_wuw.sh [steps]   (default 1200 protonet steps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export SPKID_DATA="${SPKID_DATA:-$PWD/../shared/data}"
 py=.venv/bin/python
 steps=${1:-1200}
 data=(--train_corpora wuw_corpus_ii librispeech_1utt --val_corpora wuw_corpus_ii

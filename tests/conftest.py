@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The library takes its data root from SPKID_DATA or an argument only; the tests know
+# where the shared data sits next to this checkout.
+os.environ.setdefault("SPKID_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 import keras
 import pytest

@@ -40,7 +40,8 @@ def build_default_gallery(model, data_root=None):
     from keras_spkid.app.galleries import MODEL_KEY, model_fingerprint
     from keras_spkid.audio.io import SAMPLE_RATE, load_audio
     from keras_spkid.data.corpora import load_corpus
-    from keras_spkid.inference.embedder import Embedder
+    from keras_spkid.data.store import segment_starts
+    from keras_spkid.inference.encoder import SpeakerEncoder
     from keras_spkid.search.gallery import Gallery
 
     catalogue = load_corpus(CORPUS, data_root)
@@ -48,11 +49,10 @@ def build_default_gallery(model, data_root=None):
     segments, speakers = [], []
     for utterance in catalogue:
         x = load_audio(catalogue.abspath(utterance))
-        count = max(1, min(MAX_SEGMENTS, len(x) // size))
-        segments += [x[i * size : (i + 1) * size] for i in range(count)]
-        speakers += [utterance.speaker] * count
-    embedder = Embedder(model.model, crops=0, min_samples=model.min_samples)
-    embeddings = embedder(segments)
+        pieces = [x[s : s + size] for s in segment_starts(len(x), size)[:MAX_SEGMENTS]]
+        segments += pieces
+        speakers += [utterance.speaker] * len(pieces)
+    embeddings = SpeakerEncoder(model)(segments)
     names = {s: f"LibriSpeech {s}" for s in set(speakers)}
     try:
         shown_model = str(model.path.resolve().relative_to(Path.cwd().resolve()))
@@ -75,12 +75,12 @@ def build_default_gallery(model, data_root=None):
 
 def main(argv=None) -> int:
     from keras_spkid.app.galleries import DEFAULT_CELEBRITIES
-    from keras_spkid.cli.reporting import run_command
+    from keras_spkid.errors import run_command
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--data",
-        help="data root holding librispeech_1utt/ (default: $SPKID_DATA or ../shared/data)",
+        help="data root holding librispeech_1utt/ (default: $SPKID_DATA)",
     )
     parser.add_argument("--model", help="model .keras (default: the built-in one)")
     parser.add_argument(

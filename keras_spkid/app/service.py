@@ -42,7 +42,7 @@ from keras_spkid.app.galleries import (
 )
 from keras_spkid.app.live import LiveListener
 from keras_spkid.errors import DataError, SpkidError
-from keras_spkid.inference.embedder import Embedder
+from keras_spkid.inference.encoder import SpeakerEncoder
 from keras_spkid.inference.model_io import EmbeddingModel, load_embedding_model
 from keras_spkid.search.gallery import UNKNOWN, Gallery, Identification
 
@@ -174,7 +174,7 @@ class SpeakerService:
 
     def __init__(self, model: EmbeddingModel, gallery_path, celebrities_path=DEFAULT_CELEBRITIES):
         self.model = model
-        self.embedder = Embedder(model.model, crops=0, min_samples=model.min_samples)
+        self.encoder = SpeakerEncoder(model)
         self.fingerprint = model_fingerprint(model)
         self.gallery_path = Path(gallery_path)
         self._lock = threading.Lock()
@@ -233,7 +233,7 @@ class SpeakerService:
     # ----- embedding -----
     def embed(self, waveforms: Sequence[np.ndarray], labels: Sequence[str]) -> np.ndarray:
         """``[n, D]`` L2-normalised embeddings of 16 kHz waveforms."""
-        return self.embedder(list(waveforms), list(labels))
+        return self.encoder(list(waveforms), list(labels))
 
     # ----- the enrolment gallery -----
     def speakers(self) -> list[tuple[str, int]]:

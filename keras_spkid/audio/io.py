@@ -239,41 +239,58 @@ def _check_duration(source, seconds: float, max_seconds: float | None) -> None:
         )
 
 
-def _decode_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
-    """Decode with the ffmpeg binary to mono float32 at ``sample_rate`` (no shell).
+def run_ffmpeg(source, output_args) -> bytes:
+    """Run the ffmpeg binary on the media file ``source``; what it writes to stdout.
 
-    Any error ffmpeg reports fails the decoding: ffmpeg skips the frames it cannot
-    decode and exits with status 0, so a corrupt file would otherwise come out as
-    shortened, garbled audio."""
+    The one place keras-spkid calls ffmpeg (decoding here, the download steps' 16-bit PCM
+    and wav conversions). It runs from an argument list (no shell) with an absolute
+    input path, so a file name that starts with ``-`` cannot be read as an option. Any
+    error ffmpeg reports fails the call: ffmpeg skips the frames it cannot decode and
+    exits with status 0, so a corrupt file would otherwise come out as shortened,
+    garbled audio.
+
+    Args:
+        source: the media file.
+        output_args: everything after ``-i <source>`` (codec, rate, format, output).
+
+    Raises:
+        AudioError: ffmpeg is not installed, or cannot decode ``source``.
+    """
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise AudioError(
-            path,
-            f"'{path.suffix}' needs ffmpeg, which is not installed",
+            source,
+            f"'{Path(source).suffix}' needs ffmpeg, which is not installed",
             "install it: apt-get install ffmpeg",
         )
     command = [
-        ffmpeg, "-nostdin", "-v", "error", "-i", str(path),
-        "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le",
+        ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-i", str(Path(source).resolve()),
+        *output_args,
     ]  # fmt: skip
-    if max_seconds is not None:  # a second more than allowed is enough to say it is too long
-        command += ["-t", f"{max_seconds + 1:g}"]
-    command.append("pipe:1")
     result = subprocess.run(command, capture_output=True, check=False)
     detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
-    if result.returncode != 0 or not result.stdout or detail:
-        reason = (
-            detail[0]
-            if detail
-            else f"ffmpeg exit status {result.returncode}"
-            if result.returncode
-            else "no audio stream"
-        )
+    if result.returncode != 0 or detail:
+        reason = detail[0] if detail else f"ffmpeg exit status {result.returncode}"
         if reason.startswith("[") and "] " in reason:  # "[flac @ 0x55...] invalid residual"
             reason = reason.split("] ", 1)[1]
         raise AudioError(
-            path,
+            source,
             f"cannot decode audio (ffmpeg: {reason})",
             "the file is corrupt or not audio; re-download or delete it",
         )
-    return np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
+    return result.stdout
+
+
+def _decode_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
+    """Decode with the ffmpeg binary to mono float32 at ``sample_rate``."""
+    args = ["-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le"]
+    if max_seconds is not None:  # a second more than allowed is enough to say it is too long
+        args += ["-t", f"{max_seconds + 1:g}"]
+    output = run_ffmpeg(path, [*args, "pipe:1"])
+    if not output:
+        raise AudioError(
+            path,
+            "cannot decode audio (ffmpeg: no audio stream)",
+            "the file is corrupt or not audio; re-download or delete it",
+        )
+    return np.frombuffer(output, dtype="<f4").astype(np.float32)

@@ -1,9 +1,8 @@
-"""Data augmentation with MUSAN noise and simulated room impulse responses.
+"""Training-time augmentation of cached filterbanks.
 
-* :mod:`~keras_spkid.augment.sets`: download and prepare MUSAN (5 s chunks) and the
-  simulated RIRs, in the layout voxceleb_trainer uses.
-* :mod:`~keras_spkid.augment.mixing`: the signal operations (SNR scaling, FFT
-  reverberation), as TensorFlow ops.
-* :mod:`~keras_spkid.augment.augmenter`: :class:`Augmenter`, the random choice of one
-  augmentation per utterance, as a seeded ``tf.data`` map.
+* :mod:`~keras_spkid.augment.channel`: :class:`ChannelAugment` (telephone band,
+  stationary noise and babble), applied to log-mel features inside the training graph.
+
+MUSAN and the simulated RIRs are fetched and prepared by
+:mod:`keras_spkid.download.augmentation` (``spkid download musan|rirs``).
 """

@@ -105,7 +105,7 @@ def build(args) -> int:
 
 def query(args) -> int:
     from keras_spkid.audio.io import load_audio
-    from keras_spkid.inference.embedder import Embedder
+    from keras_spkid.inference.encoder import SpeakerEncoder
     from keras_spkid.inference.model_io import load_embedding_model
     from keras_spkid.search.gallery import Gallery
 
@@ -116,13 +116,13 @@ def query(args) -> int:
             f"{args.gallery}: built with {gallery.dim}-dim embeddings but "
             f"{model.path} gives {model.dim} (give the gallery's --model)"
         )
-    embedder = Embedder(model.model, crops=args.crops, min_samples=model.min_samples)
+    encoder = SpeakerEncoder(model, crops=args.crops)
     failed = 0
     for path in args.audio:
         try:
             wave = load_audio(path)
-            embedder.check(wave, path)
-            result = gallery.identify(embedder([wave], [path]), args.top_k, args.backend)[0]
+            encoder.check(wave, path)
+            result = gallery.identify(encoder([wave], [path]), args.top_k, args.backend)[0]
         except SpkidError as error:
             failed += 1
             if args.json:

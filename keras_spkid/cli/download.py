@@ -285,7 +285,7 @@ def _part(args, default):
 
 
 def cmd_musan(args) -> int:
-    from keras_spkid.augment.sets import MUSAN, prepare_musan, split_musan
+    from keras_spkid.download.augmentation import MUSAN, prepare_musan, split_musan
 
     if args.from_folder:
         target = Path(args.out) / "musan_split"
@@ -307,7 +307,7 @@ def cmd_musan(args) -> int:
 
 
 def cmd_rirs(args) -> int:
-    from keras_spkid.augment.sets import RIRS, prepare_rirs
+    from keras_spkid.download.augmentation import RIRS, prepare_rirs
 
     target = prepare_rirs(
         args.out,

@@ -219,9 +219,9 @@ def cmd_verify(args) -> int:
     from keras_spkid.evaluation.plots import det_figure
     from keras_spkid.evaluation.report import markdown_table, write_report
     from keras_spkid.evaluation.trials import score_trials, trial_paths
-    from keras_spkid.evaluation.verification import error_rates, verification_metrics
     from keras_spkid.inference.embedding_set import EmbeddingSet
     from keras_spkid.scoring.calibration import calibrate
+    from keras_spkid.scoring.verification import error_rates, verification_metrics
 
     trials = read_trials(args.trials)
     if (trials.labels == UNKNOWN_LABEL).any():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from keras_spkid.cli.config_args import add_config_args, config_from_args
+from keras_spkid.cli.config_args import add_config_args, config_defaults, config_from_args
 from keras_spkid.cli.reporting import run_command
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -39,17 +39,37 @@ HELP = {
     "(top-1/top-5 on the --val_split clips of the training speakers)",
     "mask": "strips (100 ms time strips) or boxes (16 bins x 30 frames)",
     "mask_ratio": "fraction of strips/boxes hidden, in (0, 1)",
+    "n_mels": "front end: mel bands",
+    "n_fft": "front end: FFT size",
+    "win_length": "front end: window in samples (400 = 25 ms)",
+    "hop_length": "front end: hop in samples (160 = 10 ms)",
+    "fmin": "front end: lowest mel frequency (Hz)",
+    "fmax": "front end: highest mel frequency (Hz)",
+    "window": "front end: hann or hamming",
+    "normalize": "front end: per-utterance mean, mean_var or none",
 }
 
 
 def _run(argv, config_cls, train_fn, description, extra=None, prog=None):
     parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument(
+        "--config",
+        help="start from a run's config.json (its values replace the defaults; flags override)",
+    )
     add_config_args(parser, config_cls, HELP)
     if extra:
         extra(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    return run_command(lambda: train_fn(config_from_args(args, config_cls), args))
+
+    def start():
+        parsed = args
+        if args.config:
+            parser.set_defaults(**config_defaults(args.config, config_cls))
+            parsed = parser.parse_args(argv)
+        return train_fn(config_from_args(parsed, config_cls), parsed)
+
+    return run_command(start)
 
 
 def protonet_main(argv=None, prog=None) -> int:

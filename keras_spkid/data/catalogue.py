@@ -29,6 +29,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from keras_spkid.atomic import atomic_path
 from keras_spkid.errors import DataError, ListFormatError
 
 logger = logging.getLogger(__name__)
@@ -468,15 +469,12 @@ def scan_folder(root, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> Catalogue
 
 def write_manifest(catalogue: Catalogue, path) -> None:
     """Write a catalogue as a MANIFEST.tsv (atomically: temp file then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, TSV)
         writer.writerow(["speaker", "path", "recording", "seconds", "split"])
         for u in catalogue:
             seconds = "" if u.seconds is None else f"{u.seconds:.3f}"
             writer.writerow([u.speaker, u.path, u.recording, seconds, u.split or ""])
-    os.replace(tmp, path)
 
 
 def read_path_list(path, root=None) -> tuple[list[str], list[str] | None]:

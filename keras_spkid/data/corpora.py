@@ -1,8 +1,8 @@
 """Where the bundled open corpora live, and how to open them by name.
 
 The real speech used for tests, training and benchmarks is read in place from a data
-root: ``$SPKID_DATA`` when set, else ``../shared/data`` next to the repository. Each
-corpus there is ``<root>/<name>/MANIFEST.tsv`` plus ``<speaker>/<utt>.flac``.
+root: the folder given (``--data``, ``root=``), else ``$SPKID_DATA``. Each corpus there
+is ``<root>/<name>/MANIFEST.tsv`` plus ``<speaker>/<utt>.flac``.
 """
 
 from __future__ import annotations
@@ -14,18 +14,29 @@ from keras_spkid.data.catalogue import Catalogue, read_manifest
 from keras_spkid.errors import DataError
 
 CORPORA = ("wuw_corpus_ii", "librispeech_1utt", "fsdd")
-_REPO = Path(__file__).resolve().parents[2]
+DATA_ENV = "SPKID_DATA"
 
 
-def data_root() -> Path:
-    """The data root: ``$SPKID_DATA`` if set, else ``<repo>/../shared/data``."""
-    env = os.environ.get("SPKID_DATA")
-    return Path(env) if env else _REPO.parent / "shared" / "data"
+def data_root(root=None) -> Path:
+    """The data root: ``root`` if given, else ``$SPKID_DATA``.
+
+    Raises:
+        DataError: neither is set.
+    """
+    if root is not None:
+        return Path(root)
+    env = os.environ.get(DATA_ENV)
+    if not env:
+        raise DataError(
+            f"no data root: set {DATA_ENV} to the folder that holds {', '.join(CORPORA)} "
+            "(e.g. export SPKID_DATA=../shared/data), or give the folder (--data)"
+        )
+    return Path(env)
 
 
 def load_corpus(name: str, root=None) -> Catalogue:
     """Catalogue of a corpus under the data root, e.g. ``load_corpus("wuw_corpus_ii")``."""
-    root = Path(root) if root is not None else data_root()
+    root = data_root(root)
     manifest = root / name / "MANIFEST.tsv"
     if not manifest.is_file():
         raise DataError(

@@ -117,7 +117,7 @@ class CropSampler:
 
         Args:
             items: store item ids.
-            length: crop length in store units (frames, or samples).
+            length: crop length in frames.
             seed: ``[2]`` int stateless seed for the crop starts.
         """
         length = tf.cast(length, tf.int64)
@@ -130,16 +130,9 @@ class CropSampler:
         positions = (starts[:, None] + tf.range(length)[None, :]) % item_lengths[:, None]
         return tf.gather(self._data, tf.gather(self._offsets, items)[:, None] + positions)
 
-    def features(self, items, frames, seed, frontend):
-        """Crops of ``frames`` feature frames as float32 ``[n, frames, n_mels]``.
-
-        Waveform stores are cropped to the samples that give ``frames`` frames and passed
-        through ``frontend``.
-        """
-        if self.store.kind == "features":
-            return tf.cast(self.crop(items, frames, seed), tf.float32)
-        samples = (tf.cast(frames, tf.int64) - 1) * self.store.hop_length
-        return frontend(self.crop(items, samples, seed))
+    def features(self, items, frames, seed):
+        """Crops of ``frames`` feature frames as float32 ``[n, frames, n_mels]``."""
+        return tf.cast(self.crop(items, frames, seed), tf.float32)
 
 
 class GroupSampler(CropSampler):
@@ -204,11 +197,6 @@ def _indices(num_elements, start):
     return tf.data.Dataset.range(start, start + num_elements if num_elements else 2**62)
 
 
-def _check_frontend(store, frontend):
-    if store.kind == "waveform" and frontend is None:
-        raise DataError("a waveform store needs a frontend (e.g. LogMel) to make features")
-
-
 def episode_purpose(spec: EpisodeSpec) -> str:
     return f"{spec.n_way}-way {spec.k_shot}-shot {spec.q_query}-query episodes"
 
@@ -219,7 +207,6 @@ def episode_dataset(
     episodes_per_batch: int | None = None,
     seed: int = 0,
     num_episodes: int | None = None,
-    frontend=None,
     start: int = 0,
 ) -> tf.data.Dataset:
     """N-way K-shot Q-query episodes as a ``tf.data.Dataset``.
@@ -241,16 +228,14 @@ def episode_dataset(
     replacement), so no query is a crop of a support clip.
 
     Args:
-        store: features, or waveforms with ``frontend`` (a LogMel layer) applied per crop.
+        store: the features to crop.
         spec: the episode shape.
         episodes_per_batch: tasks per training step (``None``: unbatched episodes).
         seed: episodes are a pure function of ``(seed, index)``.
         num_episodes: length of the dataset (``None``: endless).
-        frontend: required when the store holds waveforms.
         start: index of the first element (a batch index when batching), so a resumed
             training run continues the same stream.
     """
-    _check_frontend(store, frontend)
     sampler = GroupSampler(store, spec.clips_per_speaker, spec.n_way, episode_purpose(spec))
     n, k, q = spec.n_way, spec.k_shot, spec.q_query
     low, high = spec.query_range
@@ -264,10 +249,8 @@ def episode_dataset(
         query_frames = tf.random.stateless_uniform(
             [], _seed(seed, index // group, 1), minval=low, maxval=high + 1, dtype=tf.int64
         )
-        support = sampler.features(
-            support_items, spec.support_frames, _seed(seed, index, 2), frontend
-        )
-        query = sampler.features(query_items, query_frames, _seed(seed, index, 3), frontend)
+        support = sampler.features(support_items, spec.support_frames, _seed(seed, index, 2))
+        query = sampler.features(query_items, query_frames, _seed(seed, index, 3))
         episode_labels = tf.range(n, dtype=tf.int32)
         return {
             "support": support,
@@ -300,7 +283,6 @@ def speaker_batch_dataset(
     frames: int = 200,
     seed: int = 0,
     num_batches: int | None = None,
-    frontend=None,
     start: int = 0,
 ) -> tf.data.Dataset:
     """Speaker-grouped classification batches (voxceleb_trainer's nPerSpeaker sampler).
@@ -315,15 +297,12 @@ def speaker_batch_dataset(
     angular-prototypical / GE2E losses (``clips_per_speaker >= 2``) require. Batch
     ``i`` is a pure function of ``(seed, i)``; ``start`` skips to batch ``start``.
     """
-    _check_frontend(store, frontend)
     purpose = f"batches of {speakers_per_batch} speakers x {clips_per_speaker} clips"
     sampler = GroupSampler(store, clips_per_speaker, speakers_per_batch, purpose)
 
     def make_batch(index):
         items, speakers = sampler.choose(_seed(seed, index, 0), speakers_per_batch)
-        features = sampler.features(
-            tf.reshape(items, [-1]), frames, _seed(seed, index, 2), frontend
-        )
+        features = sampler.features(tf.reshape(items, [-1]), frames, _seed(seed, index, 2))
         return features, tf.repeat(speakers, clips_per_speaker)
 
     return (
@@ -339,7 +318,6 @@ def clip_batch_dataset(
     frames: int = 200,
     seed: int = 0,
     num_batches: int | None = None,
-    frontend=None,
     start: int = 0,
 ) -> tf.data.Dataset:
     """Batches of random crops of random clips (drawn with replacement, any speaker).
@@ -348,7 +326,6 @@ def clip_batch_dataset(
     [batch_size] int32)``; for pre-training objectives that do not need speakers
     grouped (masked autoencoding). Batch ``i`` is a pure function of ``(seed, i)``.
     """
-    _check_frontend(store, frontend)
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size}")
     sampler = CropSampler(store)
@@ -358,7 +335,7 @@ def clip_batch_dataset(
         items = tf.random.stateless_uniform(
             [batch_size], _seed(seed, index, 0), maxval=len(store), dtype=tf.int64
         )
-        features = sampler.features(items, frames, _seed(seed, index, 2), frontend)
+        features = sampler.features(items, frames, _seed(seed, index, 2))
         return features, tf.gather(labels, items)
 
     return (

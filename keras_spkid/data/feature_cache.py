@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_spkid.atomic import PART_SUFFIX, atomic_path, remove, write_text_atomic
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio
 from keras_spkid.data.catalogue import Catalogue, content_key
 from keras_spkid.errors import DataError, SpkidError
@@ -134,8 +135,8 @@ class FeatureCache:
         if len(catalogue) == 0:
             raise DataError(f"{catalogue.root}: the catalogue is empty, nothing to cache")
         self.directory.mkdir(parents=True, exist_ok=True)
-        for leftover in self.directory.glob("*.tmp*"):
-            leftover.unlink()
+        for leftover in self.directory.glob(f"*{PART_SUFFIX}*"):
+            remove(leftover)
         self._write_json(
             "config.json",
             {
@@ -191,12 +192,10 @@ class FeatureCache:
             failures.extend(sorted(shard["failures"].items()))
             count += len(shard["features"])
             shards.append({"file": name, "num_utterances": len(shard["features"])})
-        tmp = self.directory / "failures.tsv.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write("path\treason\n")
-            for rel, reason in failures:
-                handle.write(f"{rel}\t{reason}\n")
-        os.replace(tmp, self.directory / "failures.tsv")
+        write_text_atomic(
+            self.directory / "failures.tsv",
+            "path\treason\n" + "".join(f"{rel}\t{reason}\n" for rel, reason in failures),
+        )
         index = {
             "format": CACHE_FORMAT,
             "key": self.config.key,
@@ -260,17 +259,13 @@ class FeatureCache:
             return pickle.load(handle)
 
     def _write_pickle(self, name, obj) -> None:
-        tmp = self.directory / f"{name}.tmp{os.getpid()}"
-        with open(tmp, "wb") as handle:
+        with atomic_path(self.directory / name) as tmp, open(tmp, "wb") as handle:
             pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, self.directory / name)
 
     def _write_json(self, name, obj) -> None:
-        tmp = self.directory / f"{name}.tmp{os.getpid()}"
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-        os.replace(tmp, self.directory / name)
+        write_text_atomic(self.directory / name, json.dumps(obj, indent=1, sort_keys=True))
 
 
 def _compiled_frontend(layer):

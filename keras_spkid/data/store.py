@@ -2,9 +2,8 @@
 
 Samplers (:mod:`keras_spkid.data.episodes`) crop and gather from this store entirely
 inside the TensorFlow graph, so serving an episode involves no Python. The store holds
-either cached log-mel features (``[total_frames, n_mels]``, from a
-:class:`~keras_spkid.data.feature_cache.FeatureCache`) or raw 16 kHz waveforms
-(``[total_samples]``, decoded on load, for small data with the front end on the fly).
+cached log-mel features (``[total_frames, n_mels]``, from a
+:class:`~keras_spkid.data.feature_cache.FeatureCache`).
 
 Long single recordings (``librispeech_1utt`` has one 5-35 s clip per speaker) can be
 cut into fixed-length segments so that each segment serves as one support or query item;
@@ -15,15 +14,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from keras_spkid.audio.io import SAMPLE_RATE, load_audio
 from keras_spkid.data.catalogue import Catalogue
-from keras_spkid.errors import DataError, SpkidError
+from keras_spkid.errors import DataError
 
 logger = logging.getLogger(__name__)
+
+
+def segment_starts(num_samples: int, segment_samples: int) -> np.ndarray:
+    """Start offsets of a clip's (or features') non-overlapping segments.
+
+    ``num_samples // segment_samples`` segments, the remainder dropped; a clip shorter
+    than one segment is its own (shorter) single segment.
+    """
+    if segment_samples < 1:
+        raise ValueError(f"segment_samples must be >= 1, got {segment_samples}")
+    return np.arange(max(1, num_samples // segment_samples)) * segment_samples
 
 
 @dataclasses.dataclass
@@ -31,15 +39,13 @@ class UtteranceStore:
     """Concatenated clips with their offsets, lengths and speaker labels.
 
     Attributes:
-        data: ``[total, n_mels]`` features or ``[total]`` waveform samples.
+        data: ``[total_frames, n_mels]`` features.
         offsets: ``[n_items]`` int64 start of each item in ``data``.
-        lengths: ``[n_items]`` int64 length of each item (frames or samples).
+        lengths: ``[n_items]`` int64 length of each item in frames.
         labels: ``[n_items]`` int32 speaker label (index into ``speakers``).
         speakers: sorted speaker ids.
         paths: ``[n_items]`` source file of each item (relative to the catalogue root).
         recordings: ``[n_items]`` recording id of each item.
-        kind: ``"features"`` or ``"waveform"``.
-        hop_length: samples per frame for waveforms (to turn frames into samples).
     """
 
     data: np.ndarray
@@ -49,8 +55,6 @@ class UtteranceStore:
     speakers: list[str]
     paths: list[str]
     recordings: list[str]
-    kind: str = "features"
-    hop_length: int = 160
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -59,18 +63,12 @@ class UtteranceStore:
     def num_speakers(self) -> int:
         return len(self.speakers)
 
-    def units(self, frames: int) -> int:
-        """Store units (frames, or samples) giving ``frames`` feature frames."""
-        if self.kind == "features":
-            return frames
-        return (frames - 1) * self.hop_length
-
     def items_per_speaker(self) -> np.ndarray:
         """``[num_speakers]`` number of items of each speaker."""
         return np.bincount(self.labels, minlength=self.num_speakers)
 
     def item(self, index: int) -> np.ndarray:
-        """The frames (or samples) of item ``index``."""
+        """The frames of item ``index``."""
         start = self.offsets[index]
         return self.data[start : start + self.lengths[index]]
 
@@ -79,9 +77,7 @@ class UtteranceStore:
         cls,
         catalogue: Catalogue,
         arrays: dict[str, np.ndarray],
-        kind: str = "features",
         segment_frames: int | None = None,
-        hop_length: int = 160,
     ) -> "UtteranceStore":
         """Build from ``{relative path: array}`` for the utterances of ``catalogue``.
 
@@ -92,16 +88,14 @@ class UtteranceStore:
         speakers = catalogue.speakers
         label_of = {s: i for i, s in enumerate(speakers)}
         chunks, lengths, labels, paths, recordings = [], [], [], [], []
-        unit = 1 if kind == "features" else hop_length
         for utt in catalogue:
             array = arrays.get(utt.path)
             if array is None:
                 continue
             pieces = [array]
             if segment_frames:
-                size = segment_frames * unit
-                count = max(1, len(array) // size)
-                pieces = [array[i * size : (i + 1) * size] for i in range(count)]
+                starts = segment_starts(len(array), segment_frames)
+                pieces = [array[s : s + segment_frames] for s in starts]
             for piece in pieces:
                 chunks.append(piece)
                 lengths.append(len(piece))
@@ -126,39 +120,12 @@ class UtteranceStore:
             speakers=speakers,
             paths=paths,
             recordings=recordings,
-            kind=kind,
-            hop_length=hop_length,
         )
 
     @classmethod
     def from_cache(cls, cache, catalogue: Catalogue, segment_frames: int | None = None):
         """Store of cached features (see :class:`FeatureCache`) for ``catalogue``."""
-        return cls.from_arrays(catalogue, cache.load(), "features", segment_frames)
-
-    @classmethod
-    def from_audio(
-        cls,
-        catalogue: Catalogue,
-        min_seconds: float = 0.2,
-        segment_frames: int | None = None,
-        hop_length: int = 160,
-        num_workers: int = 4,
-    ) -> "UtteranceStore":
-        """Store of raw 16 kHz waveforms, decoded now (for small data sets).
-
-        Files that cannot be used are logged and skipped, like in the feature cache.
-        """
-
-        def decode(utt):
-            try:
-                return utt.path, load_audio(catalogue.abspath(utt), SAMPLE_RATE, min_seconds)
-            except SpkidError as error:
-                logger.warning("skipped %s", error)
-                return utt.path, None
-
-        with ThreadPoolExecutor(num_workers) as pool:
-            arrays = {p: a for p, a in pool.map(decode, catalogue) if a is not None}
-        return cls.from_arrays(catalogue, arrays, "waveform", segment_frames, hop_length)
+        return cls.from_arrays(catalogue, cache.load(), segment_frames)
 
     @classmethod
     def concatenate(cls, stores: list["UtteranceStore"], names: list[str]) -> "UtteranceStore":
@@ -169,9 +136,8 @@ class UtteranceStore:
         """
         if not stores or len(stores) != len(names):
             raise DataError("concatenate needs one name per store")
-        kinds = {s.kind for s in stores}
-        if len(kinds) != 1 or len({s.data.shape[1:] for s in stores}) != 1:
-            raise DataError("cannot concatenate stores of different kinds or feature sizes")
+        if len({s.data.shape[1:] for s in stores}) != 1:
+            raise DataError("cannot concatenate stores of different feature sizes")
         offsets, labels, start, first_label = [], [], 0, 0
         for store in stores:
             offsets.append(store.offsets + start)
@@ -186,8 +152,6 @@ class UtteranceStore:
             speakers=[f"{n}/{spk}" for s, n in zip(stores, names) for spk in s.speakers],
             paths=[f"{n}/{p}" for s, n in zip(stores, names) for p in s.paths],
             recordings=[f"{n}/{r}" for s, n in zip(stores, names) for r in s.recordings],
-            kind=stores[0].kind,
-            hop_length=stores[0].hop_length,
         )
 
     def relabel(self, speakers: list[str]) -> "UtteranceStore":

@@ -3,7 +3,7 @@
 VoxCeleb ships its metadata as many small text formats (see
 ``../shared/docs/voxceleb-formats.md``): per-utterance YouTube timestamp files in two
 incompatible dialects, trial lists, an identification split, train lists, an identity
-table, duration tables and a VoxCeleb2 speaker CSV. Every reader here is strict: a
+table and duration tables. Every reader here is strict: a
 malformed line raises :class:`~keras_spkid.errors.ListFormatError` naming the file and
 the line number, and every path or id that will later be joined to a data root is
 checked (no absolute paths, no ``..``), because these files are downloaded, not written
@@ -46,7 +46,6 @@ UNKNOWN_LABEL = -1
 IDEN_SETS = {"1": "train", "2": "val", "3": "test"}
 """Set digits of ``iden_split.txt`` and the catalogue names they map to."""
 
-VOX2_META_HEADER = ("VoxCeleb2 ID", "VGGFace2 ID", "Gender", "Set")
 
 _TIMESTAMP_KEYS = ("Identity", "Reference", "Offset", "FV Conf", "ASD Conf")
 _FRAME_COLUMNS = ["FRAME", "X", "Y", "W", "H"]
@@ -463,63 +462,6 @@ def read_durations(path) -> list[tuple[str, float]]:
             raise ListFormatError(path, number, line, "a positive duration in seconds")
         durations.append((rel, seconds))
     return durations
-
-
-@dataclasses.dataclass(frozen=True)
-class Vox2Speaker:
-    """One row of ``vox2_meta.csv``.
-
-    Attributes:
-        speaker: VoxCeleb2 id (``id00012``).
-        vggface2_id: id of the same person in VGGFace2 (``n000012``).
-        gender: ``m`` or ``f``.
-        split: ``dev`` or ``test`` (the VoxCeleb2 release the speaker is in).
-    """
-
-    speaker: str
-    vggface2_id: str
-    gender: str
-    split: str
-
-
-def read_vox2_meta(path) -> dict[str, Vox2Speaker]:
-    """Read ``vox2_meta.csv(.gz)``: VoxCeleb2 speakers with gender and dev/test set.
-
-    The real file starts with a UTF-8 byte order mark, has CRLF line ends and pads
-    every cell with a trailing space (``id00012 ,n000012 ,m ,dev ``); all are
-    accepted. The header must name the four columns ``VoxCeleb2 ID, VGGFace2 ID,
-    Gender, Set``.
-
-    Returns:
-        ``{speaker_id: Vox2Speaker}`` in file order.
-
-    Raises:
-        DataError: empty file.
-        ListFormatError: naming the line, for a bad header, wrong column count, an
-            unknown gender or set, or a repeated id.
-    """
-    lines = ((n, line) for n, line in _read_lines(path) if line.strip())
-    first = next(lines, None)
-    if first is None:
-        raise DataError(f"{path}: empty file (expected the header {','.join(VOX2_META_HEADER)})")
-    number, line = first
-    if tuple(cell.strip() for cell in line.split(",")) != VOX2_META_HEADER:
-        raise ListFormatError(path, number, line, f"the header {','.join(VOX2_META_HEADER)}")
-    speakers: dict[str, Vox2Speaker] = {}
-    for number, line in lines:
-        cells = [cell.strip() for cell in line.split(",")]
-        if len(cells) != 4:
-            raise ListFormatError(path, number, line, "4 comma-separated fields")
-        speaker, vggface2_id, gender, split = cells
-        _check_id(speaker, path, number, line, "a VoxCeleb2 id")
-        if gender not in ("m", "f"):
-            raise ListFormatError(path, number, line, "gender 'm' or 'f'")
-        if split not in ("dev", "test"):
-            raise ListFormatError(path, number, line, "set 'dev' or 'test'")
-        if speaker in speakers:
-            raise ListFormatError(path, number, line, f"an id not listed before ({speaker})")
-        speakers[speaker] = Vox2Speaker(speaker, vggface2_id, gender, split)
-    return speakers
 
 
 def read_iden_split(path, root) -> dict[str, Catalogue]:

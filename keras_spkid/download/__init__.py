@@ -14,5 +14,5 @@
 
 Every step writes through a temporary ``*.part`` name and renames it when complete,
 so a killed run leaves nothing half-written under a final name, and the same command
-resumes where it stopped. MUSAN and the RIRs are in :mod:`keras_spkid.augment`.
+resumes where it stopped. MUSAN and the RIRs are in :mod:`~keras_spkid.download.augmentation`.
 """

@@ -10,21 +10,18 @@ delay (Opus pre-skip, AAC priming), and padding to the container's first timesta
 shifted Opus audio by 7 ms in tests. Sample 0 is the first sound of the media, the
 origin of the VoxCeleb video frame numbers.
 
-ffmpeg runs from an argument list (no shell) with absolute paths, so a file name that
-starts with ``-`` (YouTube ids may) cannot be read as an option.
+ffmpeg runs through :func:`keras_spkid.audio.io.run_ffmpeg` (no shell, absolute paths,
+so a file name that starts with ``-``, as YouTube ids may, cannot be read as an option).
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
 from keras_spkid.atomic import atomic_path
-from keras_spkid.audio.io import SAMPLE_RATE
-from keras_spkid.errors import AudioError, SpkidError
+from keras_spkid.audio.io import SAMPLE_RATE, run_ffmpeg
 
 _PCM_ARGS = ("-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le")
 
@@ -35,8 +32,7 @@ def decode_pcm16(source) -> np.ndarray:
     Raises:
         AudioError: ffmpeg cannot decode the file (corrupt or not media).
     """
-    source = Path(source).resolve()
-    output = _run([*_input(source), *_PCM_ARGS, "-f", "s16le", "pipe:1"], source)
+    output = run_ffmpeg(source, [*_PCM_ARGS, "-f", "s16le", "pipe:1"])
     return np.frombuffer(output, dtype="<i2").copy()
 
 
@@ -46,31 +42,5 @@ def to_wav(source, target) -> None:
     Raises:
         AudioError: ffmpeg cannot decode the file; ``target`` is then not created.
     """
-    source = Path(source).resolve()
     with atomic_path(Path(target).resolve()) as tmp:
-        _run([*_input(source), *_PCM_ARGS, "-f", "wav", "-y", str(tmp)], source)
-
-
-def ffmpeg_binary() -> str:
-    """Path of the ffmpeg executable, or a one-line error saying how to install it."""
-    binary = shutil.which("ffmpeg")
-    if binary is None:
-        raise SpkidError("ffmpeg not found on PATH (install it: apt-get install ffmpeg)")
-    return binary
-
-
-def _input(source: Path) -> list[str]:
-    return [ffmpeg_binary(), "-nostdin", "-hide_banner", "-v", "error", "-i", str(source)]
-
-
-def _run(command: list[str], source: Path) -> bytes:
-    result = subprocess.run(command, capture_output=True, check=False)
-    if result.returncode != 0:
-        detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        reason = detail[-1] if detail else f"ffmpeg exit status {result.returncode}"
-        raise AudioError(
-            source,
-            f"ffmpeg cannot decode it ({reason})",
-            "the file is corrupt or not media; delete it and run again",
-        )
-    return result.stdout
+        run_ffmpeg(source, [*_PCM_ARGS, "-f", "wav", "-y", str(tmp)])

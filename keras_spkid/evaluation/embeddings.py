@@ -22,9 +22,10 @@ from tqdm.auto import tqdm
 
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio
 from keras_spkid.data.catalogue import content_key
+from keras_spkid.data.store import segment_starts
 from keras_spkid.errors import DataError, SpkidError
-from keras_spkid.inference.embedder import Embedder
 from keras_spkid.inference.embedding_set import EmbeddingSet
+from keras_spkid.inference.encoder import SpeakerEncoder
 from keras_spkid.inference.extract import extract_embeddings, parts_dir_for
 from keras_spkid.inference.model_io import EmbeddingModel
 
@@ -32,17 +33,6 @@ logger = logging.getLogger(__name__)
 
 SEGMENT_MARK = "#"
 """Separates a clip's path from a segment's index in segment ids (``a/b.flac#3``)."""
-
-
-def segment_starts(num_samples: int, segment_samples: int) -> np.ndarray:
-    """Start offsets of a clip's non-overlapping segments.
-
-    ``num_samples // segment_samples`` segments, the remainder dropped; a clip shorter
-    than one segment is its own (shorter) single segment.
-    """
-    if segment_samples < 1:
-        raise ValueError(f"segment_samples must be >= 1, got {segment_samples}")
-    return np.arange(max(1, num_samples // segment_samples)) * segment_samples
 
 
 def segment_id(path: str, index: int) -> str:
@@ -87,9 +77,7 @@ def extract_segment_embeddings(
         DataError: no segment could be embedded.
     """
     segment_samples = round(segment_seconds * SAMPLE_RATE)
-    embedder = Embedder(
-        model.model, crops=crops, crop_seconds=crop_seconds, min_samples=model.min_samples
-    )
+    embedder = SpeakerEncoder(model, crops=crops, crop_seconds=crop_seconds)
     pieces, names, owners = [], [], []
     for i, path in enumerate(tqdm(paths, unit="file", desc="reading", disable=not progress)):
         try:
@@ -147,7 +135,7 @@ def _cached(output: Path, model: EmbeddingModel, key: str, **settings) -> Embedd
     info = cached.info
     wanted = {SOURCE_KEY: key, "model_sha256": model.sha256, **settings}
     if len(cached) and all(info.get(name) == value for name, value in wanted.items()):
-        print(f"reusing {output}")
+        logger.info("reusing %s", output)
         return cached
     return None
 
@@ -202,21 +190,22 @@ def corpus_embeddings(
             progress,
             info={SOURCE_KEY: key},
         )
-        print(f"embedded {len(result)} segments of {segment_seconds:g} s from {len(paths)} files")
-        return result
-    print(
-        extract_embeddings(
-            model,
-            paths,
-            catalogue.root,
-            output,
-            speakers=speakers,
-            crops=crops,
-            crop_seconds=crop_seconds,
-            progress=progress,
-            info={SOURCE_KEY: key},
+        logger.info(
+            "embedded %d segments of %g s from %d files", len(result), segment_seconds, len(paths)
         )
+        return result
+    summary = extract_embeddings(
+        model,
+        paths,
+        catalogue.root,
+        output,
+        speakers=speakers,
+        crops=crops,
+        crop_seconds=crop_seconds,
+        progress=progress,
+        info={SOURCE_KEY: key},
     )
+    logger.info("%s", summary)
     return EmbeddingSet.load(output)
 
 
@@ -240,16 +229,15 @@ def list_embeddings(
     cached = _cached(output, model, key, **settings)
     if cached is not None:
         return cached
-    print(
-        extract_embeddings(
-            model,
-            paths,
-            root,
-            output,
-            crops=crops,
-            crop_seconds=crop_seconds,
-            progress=progress,
-            info={SOURCE_KEY: key},
-        )
+    summary = extract_embeddings(
+        model,
+        paths,
+        root,
+        output,
+        crops=crops,
+        crop_seconds=crop_seconds,
+        progress=progress,
+        info={SOURCE_KEY: key},
     )
+    logger.info("%s", summary)
     return EmbeddingSet.load(output)

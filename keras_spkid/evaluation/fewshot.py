@@ -134,7 +134,7 @@ def embedding_episode_accuracies(
         DataError: fewer than ``n_way`` speakers have ``k_shot + n_query`` clips.
     """
     from keras_spkid.errors import DataError
-    from keras_spkid.inference.embedder import l2_normalize
+    from keras_spkid.vectors import l2_normalize
 
     speakers = np.asarray(speakers, dtype=str)
     eligible = eligible_for_episodes(speakers, k_shot + n_query)

@@ -14,8 +14,8 @@ import numpy as np
 
 from keras_spkid.data.catalogue import Catalogue, Utterance
 from keras_spkid.errors import DataError
-from keras_spkid.inference.embedder import l2_normalize
 from keras_spkid.inference.embedding_set import EmbeddingSet
+from keras_spkid.vectors import l2_normalize
 
 
 def recording_disjoint_split(

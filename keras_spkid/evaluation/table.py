@@ -36,9 +36,9 @@ from keras_spkid.evaluation.fewshot import (
 )
 from keras_spkid.evaluation.report import markdown_table
 from keras_spkid.evaluation.trials import make_trials, score_trials, write_trials
-from keras_spkid.evaluation.verification import verification_metrics
 from keras_spkid.inference.embedding_set import EmbeddingSet
 from keras_spkid.inference.model_io import EmbeddingModel
+from keras_spkid.scoring.verification import verification_metrics
 
 MODELS = ("model", "baseline")
 """The two columns of the table: the model under test and the classical baseline."""

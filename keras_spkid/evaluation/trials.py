@@ -15,8 +15,8 @@ import numpy as np
 from keras_spkid.atomic import atomic_path
 from keras_spkid.data.voxceleb import Trials
 from keras_spkid.errors import DataError
-from keras_spkid.inference.embedder import l2_normalize
 from keras_spkid.inference.embedding_set import EmbeddingSet
+from keras_spkid.vectors import l2_normalize
 
 
 def make_trials(

@@ -33,6 +33,7 @@ import tensorflow as tf
 from keras_spkid.audio.io import SAMPLE_RATE
 from keras_spkid.audio.vad import require_speech
 from keras_spkid.errors import AudioError
+from keras_spkid.vectors import l2_normalize
 
 LENGTH_GRID_RATIO = 1.02
 """Consecutive allowed full-utterance lengths differ by this factor (<= 2% trimmed)."""
@@ -42,13 +43,6 @@ MAX_WINDOW_SECONDS = 120.0
 ``max_batch_seconds`` (240 s of audio per model call), not the file: a 30-minute file
 peaked at 1.92 GB in one pass and 1.11-1.17 GB in windows (``bench/RESULTS.md``);
 all but one of the 153,516 VoxCeleb1 utterances (at most 145 s) stay in one window."""
-
-
-def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Rows of ``x`` scaled to unit L2 norm (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=axis, keepdims=True)
-    return x / np.maximum(norm, 1e-12)
 
 
 def wrap_to_length(x: np.ndarray, length: int) -> np.ndarray:

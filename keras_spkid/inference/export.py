@@ -17,13 +17,12 @@ beside it. :func:`export_model` writes, into one folder:
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from keras_spkid.atomic import atomic_path, write_text_atomic
+from keras_spkid.atomic import atomic_path, remove, write_text_atomic
 from keras_spkid.inference.model_io import ModelError, load_embedding_model
 from keras_spkid.scoring.calibration import CALIBRATION_FILE, Calibration
 
@@ -137,11 +136,10 @@ def export_model(
     written.append(out_dir / "config.json")
     if "savedmodel" in formats:
         saved = out_dir / "saved_model"
-        staging = out_dir / ".saved_model.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        loaded.model.export(str(staging), format="tf_saved_model", verbose=False)
-        shutil.rmtree(saved, ignore_errors=True)
-        staging.rename(saved)
+        with atomic_path(saved) as staging:
+            remove(staging)
+            loaded.model.export(str(staging), format="tf_saved_model", verbose=False)
+            remove(saved)
         written.append(saved)
     if "tflite" in formats:
         written.append(export_tflite(loaded.model, out_dir / "model.tflite", model_path))

@@ -35,8 +35,8 @@ from keras_spkid.atomic import atomic_path, remove, write_text_atomic
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio
 from keras_spkid.data.catalogue import check_inside_root
 from keras_spkid.errors import DataError, SpkidError
-from keras_spkid.inference.embedder import Embedder
 from keras_spkid.inference.embedding_set import EmbeddingSet
+from keras_spkid.inference.encoder import SpeakerEncoder
 from keras_spkid.inference.model_io import EmbeddingModel
 
 logger = logging.getLogger(__name__)
@@ -188,9 +188,7 @@ def extract_embeddings(
     fingerprint = _fingerprint(model, paths, root, crops, crop_seconds)
     chunk_size = _open_job(parts_dir, fingerprint, chunk_size)
 
-    embedder = Embedder(
-        model.model, crops=crops, crop_seconds=crop_seconds, min_samples=model.min_samples
-    )
+    embedder = SpeakerEncoder(model, crops=crops, crop_seconds=crop_seconds)
     workers = workers or min(8, os.cpu_count() or 1)
     chunks = range(0, len(paths), chunk_size)
     start_time = time.perf_counter()

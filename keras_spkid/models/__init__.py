@@ -10,6 +10,7 @@ from keras_spkid.models.registry import (
     ENCODERS,
     available_encoders,
     build_encoder,
+    feature_encoder,
     with_frontend,
 )
 from keras_spkid.models.resnet import (
@@ -44,5 +45,6 @@ __all__ = [
     "build_resnet34",
     "build_sacnn",
     "conv6_embedding_dim",
+    "feature_encoder",
     "with_frontend",
 ]

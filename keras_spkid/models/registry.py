@@ -98,3 +98,20 @@ def with_frontend(
         features = augment(features)
     embedding = encoder(features)
     return keras.Model(waveform, embedding, name=name or f"{encoder.name}_waveform")
+
+
+def feature_encoder(model: keras.Model) -> keras.Model:
+    """The filterbank encoder ``[B, T, n_mels] -> [B, D]`` of ``model``.
+
+    ``model`` itself when it takes filterbanks; the encoder inside when it is a raw-audio
+    model made by :func:`with_frontend` (as training runs export ``best/model.keras``).
+
+    Raises:
+        ValueError: a raw-audio model without exactly one nested encoder.
+    """
+    if len(model.inputs[0].shape) == 3:
+        return model
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(inner) != 1:
+        raise ValueError(f"{model.name}: no single filterbank encoder inside this model")
+    return inner[0]

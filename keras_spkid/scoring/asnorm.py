@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_spkid.inference.embedder import l2_normalize
+from keras_spkid.vectors import l2_normalize
 
 
 class ASNorm:

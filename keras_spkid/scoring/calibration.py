@@ -19,7 +19,7 @@ import numpy as np
 
 from keras_spkid.atomic import write_text_atomic
 from keras_spkid.errors import DataError
-from keras_spkid.evaluation.verification import (
+from keras_spkid.scoring.verification import (
     equal_error_rate,
     error_rates,
     threshold_at_far,

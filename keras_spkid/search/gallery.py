@@ -24,9 +24,9 @@ import numpy as np
 
 from keras_spkid.atomic import atomic_path
 from keras_spkid.errors import DataError
-from keras_spkid.inference.embedder import l2_normalize
 from keras_spkid.scoring.calibration import Calibration
 from keras_spkid.search.index import SearchIndex, make_index
+from keras_spkid.vectors import l2_normalize
 
 UNKNOWN = "unknown"
 

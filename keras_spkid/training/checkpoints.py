@@ -13,13 +13,13 @@ configuration is refused with a clear message instead of silently misloading.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 
+from keras_spkid.atomic import PART_SUFFIX, atomic_path, remove
 from keras_spkid.errors import SpkidError
 
 _STEP_DIR = re.compile(r"step-(\d{8})")
@@ -79,14 +79,13 @@ class CheckpointManager:
         """Write checkpoint ``step`` atomically and prune old ones."""
         self.directory.mkdir(parents=True, exist_ok=True)
         final = self.path(step)
-        tmp = self.directory / f".tmp-step-{step:08d}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        _save_variables(tmp / "model.npz", model.variables)
-        _save_variables(tmp / "optimizer.npz", optimizer.variables)
-        (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=1))
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
+        with atomic_path(final) as tmp:
+            remove(tmp)
+            tmp.mkdir()
+            _save_variables(tmp / "model.npz", model.variables)
+            _save_variables(tmp / "optimizer.npz", optimizer.variables)
+            (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=1))
+            remove(final)
         for old in self.steps()[: -self.keep]:
             shutil.rmtree(self.path(old), ignore_errors=True)
         return final
@@ -96,8 +95,9 @@ class CheckpointManager:
 
         The optimizer must already be built for the model's trainable variables.
         """
-        for leftover in self.directory.glob(".tmp-step-*") if self.directory.is_dir() else ():
-            shutil.rmtree(leftover, ignore_errors=True)
+        if self.directory.is_dir():
+            for leftover in self.directory.glob(f"step-*{PART_SUFFIX}"):
+                remove(leftover)
         steps = self.steps()
         if not steps:
             return None

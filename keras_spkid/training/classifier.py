@@ -14,13 +14,11 @@ e.g. the VoxCeleb1 identification split), and the best encoder is exported.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import ClassVar
 
-import keras
 import tensorflow as tf
 
-from keras_spkid.audio.frontend import LogMel, SpecAugment
+from keras_spkid.audio.frontend import SpecAugment
 from keras_spkid.data.episodes import EpisodeSpec, speaker_batch_dataset
 from keras_spkid.evaluation.fewshot import FewShotEvaluator
 from keras_spkid.losses import get_loss_head
@@ -28,7 +26,7 @@ from keras_spkid.models import build_encoder
 from keras_spkid.training.config import RunConfig
 from keras_spkid.training.data import corpus_store
 from keras_spkid.training.runtime import setup_runtime
-from keras_spkid.training.trainer import Trainer, TrainingTask, save_json
+from keras_spkid.training.trainer import Trainer, TrainingTask
 
 LOSSES = ("softmax", "amsoftmax", "aamsoftmax", "angleproto", "ge2e", "triplet")
 CLASSIFYING_LOSSES = ("softmax", "amsoftmax", "aamsoftmax")
@@ -110,7 +108,7 @@ def train_classifier(config: ClassifierConfig, verbose: bool = True) -> dict:
     """Train (or resume) as ``config`` says; returns the run summary."""
     config.validate()
     runtime = setup_runtime(config.seed, config.mixed_precision, config.strategy)
-    frontend = LogMel(n_mels=config.n_mels)
+    frontend = config.frontend()
     train = corpus_store(
         list(config.train_corpora),
         config.train_split,
@@ -137,30 +135,21 @@ def train_classifier(config: ClassifierConfig, verbose: bool = True) -> dict:
 
     batches(0)  # impossible batch settings fail here, before any work
     val_spec = EpisodeSpec(config.val_way, config.val_shot, 5, config.frames, config.frames)
-    log_dir = Path(config.log_dir)
-    save_json(log_dir / "config.json", dataclasses.asdict(config))
     head_options = {
         k: v for k, v in (("margin", config.margin), ("scale", config.scale)) if v is not None
     }
-    with runtime.strategy.scope():
+
+    def build_task():
         encoder = build_encoder(
             config.encoder, n_mels=config.n_mels, embedding_dim=config.embedding_dim
         )
         head = get_loss_head(
             config.loss, train.num_speakers, config.clips_per_speaker, **head_options
         )
-        task = ClassifierTask(encoder, head, config.spec_augment, config.seed)
-        optimizer = keras.optimizers.Adam(config.learning_rate)
-    trainer = Trainer(
-        task,
-        optimizer,
-        runtime,
-        log_dir,
-        config.jit_compile,
-        config.print_interval,
-        config.test_interval,
-        verbose=verbose,
-    )
+        return ClassifierTask(encoder, head, config.spec_augment, config.seed)
+
+    trainer = Trainer.for_run(config, runtime, build_task, verbose=verbose)
+    task, encoder = trainer.task, trainer.task.encoder
 
     if config.val_mode == "closed_set":
         val_batches = list(closed_set_batches(val.relabel(train.speakers), config.frames))

@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from pathlib import Path
 from typing import ClassVar
 
 import keras
 import tensorflow as tf
 
-from keras_spkid.audio.frontend import LogMel
 from keras_spkid.data.episodes import clip_batch_dataset
 from keras_spkid.models import build_encoder
 from keras_spkid.training.config import RunConfig
 from keras_spkid.training.data import corpus_store
 from keras_spkid.training.runtime import setup_runtime
-from keras_spkid.training.trainer import Trainer, TrainingTask, save_json
+from keras_spkid.training.trainer import Trainer, TrainingTask
 
 logger = logging.getLogger(__name__)
 
@@ -174,30 +172,21 @@ def train_mae(config: MAEConfig, verbose: bool = True) -> dict:
     """Pre-train (or resume) as ``config`` says; the encoder lands in ``log_dir/best``."""
     config.validate()
     runtime = setup_runtime(config.seed, config.mixed_precision, config.strategy)
-    frontend = LogMel(n_mels=config.n_mels)
+    frontend = config.frontend()
     train = corpus_store(
         list(config.train_corpora), config.train_split, config.cache, frontend, progress=verbose
     )
     val = corpus_store(
         list(config.train_corpora), config.val_split, config.cache, frontend, progress=verbose
     )
-    log_dir = Path(config.log_dir)
-    save_json(log_dir / "config.json", dataclasses.asdict(config))
-    with runtime.strategy.scope():
-        encoder = build_encoder(config.encoder, n_mels=config.n_mels)
-        task = MAETask(encoder)
-        optimizer = keras.optimizers.Adam(config.learning_rate)
-    trainer = Trainer(
-        task,
-        optimizer,
+    trainer = Trainer.for_run(
+        config,
         runtime,
-        log_dir,
-        config.jit_compile,
-        config.print_interval,
-        config.test_interval,
+        lambda: MAETask(build_encoder(config.encoder, n_mels=config.n_mels)),
         best_metric="val_neg_mse",
         verbose=verbose,
     )
+    task = trainer.task
     val_batches = list(masked_batches(val, config, config.seed + 1, 0, config.val_batches))
 
     def validate():

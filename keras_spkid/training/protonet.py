@@ -19,21 +19,31 @@ from typing import ClassVar
 import keras
 import tensorflow as tf
 
-from keras_spkid.audio.frontend import LogMel, SpecAugment
+from keras_spkid.audio.frontend import SpecAugment
 from keras_spkid.augment.channel import ChannelAugment
 from keras_spkid.data.episodes import EpisodeSpec, episode_dataset
 from keras_spkid.errors import SpkidError
 from keras_spkid.evaluation.fewshot import FewShotEvaluator
-from keras_spkid.losses.prototypical import GlobalClassifier, prototypical_loss
-from keras_spkid.models import build_encoder
+from keras_spkid.losses.prototypical import (
+    GlobalClassifier,
+    prototypical_gc_loss,
+    prototypical_loss,
+)
+from keras_spkid.models import build_encoder, feature_encoder
 from keras_spkid.training.config import RunConfig
 from keras_spkid.training.data import corpus_store
 from keras_spkid.training.runtime import setup_runtime
-from keras_spkid.training.trainer import Trainer, TrainingTask, save_json
+from keras_spkid.training.trainer import Trainer, TrainingTask
 
 logger = logging.getLogger(__name__)
 
-DISTANCES = {"proto": "squared_euclidean", "proto_euclidean": "euclidean", "proto_cosine": "cosine"}
+LOSS_DISTANCES = {
+    "proto": "squared_euclidean",
+    "proto_euclidean": "euclidean",
+    "proto_cosine": "cosine",
+}
+"""``--loss`` names and the distance of :data:`keras_spkid.losses.prototypical.DISTANCES`
+each one uses."""
 
 
 @dataclasses.dataclass
@@ -75,8 +85,8 @@ class ProtonetConfig(RunConfig):
 
     def problems(self) -> list[str]:
         found = super().problems()
-        if self.loss not in DISTANCES:
-            found.append(f"--loss must be one of {', '.join(DISTANCES)} (got {self.loss!r})")
+        if self.loss not in LOSS_DISTANCES:
+            found.append(f"--loss must be one of {', '.join(LOSS_DISTANCES)} (got {self.loss!r})")
         if self.gc_weight < 0:
             found.append(f"--gc_weight must be >= 0 (got {self.gc_weight})")
         if self.variable_query and not 1 <= self.min_query_frames <= self.query_frames:
@@ -163,43 +173,38 @@ class ProtoNetTask(TrainingTask):
 
         support_emb, query_emb = embed(support), embed(query)
         scale = 1.0 if self.scale is None else self.scale
-        loss, accuracy = prototypical_loss(
+        if self.classifier is None:
+            loss, accuracy = prototypical_loss(
+                support_emb,
+                query_emb,
+                batch["query_labels"],
+                self.n_way,
+                self.k_shot,
+                self.distance,
+                scale,
+            )
+            return loss, {"episode_loss": loss, "accuracy": accuracy}
+        terms = prototypical_gc_loss(
             support_emb,
             query_emb,
             batch["query_labels"],
+            batch["support_speakers"],
+            batch["query_speakers"],
+            self.classifier,
             self.n_way,
             self.k_shot,
             self.distance,
             scale,
+            self.gc_weight,
         )
-        metrics = {"episode_loss": loss, "accuracy": accuracy}
-        if self.classifier is not None:
-            d = self.encoder.output_shape[-1]
-            embeddings = tf.concat(
-                [tf.reshape(support_emb, [-1, d]), tf.reshape(query_emb, [-1, d])], 0
-            )
-            speakers = tf.concat(
-                [
-                    tf.reshape(batch["support_speakers"], [-1]),
-                    tf.reshape(batch["query_speakers"], [-1]),
-                ],
-                0,
-            )
-            global_loss = tf.reduce_mean(
-                keras.losses.sparse_categorical_crossentropy(
-                    speakers, self.classifier(embeddings), from_logits=True
-                )
-            )
-            metrics["global_loss"] = global_loss
-            loss = loss + self.gc_weight * global_loss
-        return loss, metrics
+        return terms["loss"], {
+            "episode_loss": terms["loss_e"],
+            "accuracy": terms["accuracy_e"],
+            "global_loss": terms["loss_g"],
+        }
 
     def export_model(self):
         return self.encoder
-
-
-def _frontend(config: ProtonetConfig) -> LogMel:
-    return LogMel(n_mels=config.n_mels)
 
 
 def load_encoder_weights(encoder, path) -> None:
@@ -207,7 +212,7 @@ def load_encoder_weights(encoder, path) -> None:
 
     Layers are matched by name; shapes must agree.
     """
-    source = keras.saving.load_model(path, compile=False)
+    source = feature_encoder(keras.saving.load_model(path, compile=False))
     by_name = {layer.name: layer for layer in source.layers}
     copied = 0
     for layer in encoder.layers:
@@ -230,7 +235,7 @@ def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
     """Train (or resume) a protonet as ``config`` says; returns the run summary."""
     config.validate()
     runtime = setup_runtime(config.seed, config.mixed_precision, config.strategy)
-    frontend = _frontend(config)
+    frontend = config.frontend()
     train = corpus_store(
         list(config.train_corpora),
         config.train_split,
@@ -255,17 +260,16 @@ def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
 
     train_episodes(0)
     val_spec = dataclasses.replace(spec, query_frames=config.query_frames)
-    distance = DISTANCES[config.loss]
+    distance = LOSS_DISTANCES[config.loss]
     evaluator = FewShotEvaluator(val, val_spec, config.val_tasks, config.seed + 1, distance)
-    log_dir = Path(config.log_dir)
-    save_json(log_dir / "config.json", dataclasses.asdict(config))
-    with runtime.strategy.scope():
+
+    def build_task():
         encoder = build_encoder(
             config.encoder, n_mels=config.n_mels, embedding_dim=config.embedding_dim
         )
         if config.init_from:
             load_encoder_weights(encoder, config.init_from)
-        task = ProtoNetTask(
+        return ProtoNetTask(
             encoder,
             config.num_way,
             config.num_support,
@@ -277,17 +281,9 @@ def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
             config.channel_augment,
             config.n_mels,
         )
-        optimizer = keras.optimizers.Adam(config.learning_rate)
-    trainer = Trainer(
-        task,
-        optimizer,
-        runtime,
-        log_dir,
-        config.jit_compile,
-        config.print_interval,
-        config.test_interval,
-        verbose=verbose,
-    )
+
+    trainer = Trainer.for_run(config, runtime, build_task, verbose=verbose)
+    encoder = trainer.task.encoder
 
     def validate():
         result = evaluator(encoder)
@@ -301,16 +297,16 @@ def evaluate_protonet(config: ProtonetConfig, model_path=None, ways=None, shots=
     path = Path(model_path or Path(config.log_dir) / "best" / "model.keras")
     if not path.is_file():
         raise SpkidError(f"{path}: no trained model; train first or give --model")
-    encoder = keras.saving.load_model(path, compile=False)
+    encoder = feature_encoder(keras.saving.load_model(path, compile=False))
     test = corpus_store(
         list(config.test_corpora),
         config.test_split,
         config.cache,
-        _frontend(config),
+        config.frontend(),
         config.segment_frames,
         progress=False,
     )
-    distance = DISTANCES[config.loss]
+    distance = LOSS_DISTANCES[config.loss]
     results = {}
     for way in ways or [config.num_way]:
         for shot in shots or [config.num_support]:
@@ -321,5 +317,5 @@ def evaluate_protonet(config: ProtonetConfig, model_path=None, ways=None, shots=
                 encoder
             )
             results[f"{way}-way {shot}-shot"] = dataclasses.asdict(result)
-            print(f"{way}-way {shot}-shot: {result}", flush=True)
+            logger.info("%d-way %d-shot: %s", way, shot, result)
     return results

@@ -18,9 +18,9 @@ same way for all methods:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -28,7 +28,8 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-from keras_spkid.atomic import atomic_path, remove
+from keras_spkid.atomic import atomic_path, remove, write_text_atomic
+from keras_spkid.models.registry import with_frontend
 from keras_spkid.training.checkpoints import CheckpointManager
 from keras_spkid.training.runtime import Runtime
 
@@ -53,22 +54,17 @@ class TrainingTask(keras.Model):
 
 
 def save_json(path, obj) -> None:
-    """Write JSON atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    """Write JSON atomically (:func:`~keras_spkid.atomic.write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=True))
 
 
 def save_model(model: keras.Model, path) -> None:
-    """Save a ``.keras`` model atomically (``<path>.part.keras``, removed if saving fails,
-    then renamed)."""
+    """Save a ``.keras`` model atomically (:func:`~keras_spkid.atomic.atomic_path`)."""
     with atomic_path(path, ".keras") as tmp:
         model.save(tmp)
 
 
-LEFTOVERS = (".tmp*-*.keras", "*.keras.part.keras", ".*.json.tmp*")
+LEFTOVERS = (".tmp*-*.keras", "*.keras.part.keras", ".*.json.tmp*", "*.json.part")
 """Temporary names of models and JSON files a killed run may leave in ``best/``, ``final/``
 (the first is the name older versions used)."""
 
@@ -95,6 +91,8 @@ class Trainer:
         test_interval: steps between validations and checkpoints.
         best_metric: validation metric to maximise when choosing the best model.
         verbose: show the progress bar.
+        frontend: the run's front end; the exported ``best/`` and ``final/model.keras``
+            then take raw audio with it inside (``None``: the bare exported model).
     """
 
     def __init__(
@@ -108,6 +106,7 @@ class Trainer:
         test_interval: int = 50,
         best_metric: str = "val_accuracy",
         verbose: bool = True,
+        frontend: keras.layers.Layer | None = None,
     ):
         self.task = task
         self.runtime = runtime
@@ -126,9 +125,42 @@ class Trainer:
             ):
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             optimizer.build(task.trainable_variables)
+            exported = task.export_model()
+            self.exported = exported if frontend is None else with_frontend(exported, frontend)
         self.optimizer = optimizer
         self.checkpoints = CheckpointManager(self.log_dir / "checkpoints")
         self._train_step = self._make_train_step()
+
+    @classmethod
+    def for_run(
+        cls,
+        config,
+        runtime: Runtime,
+        build_task: Callable[[], TrainingTask],
+        best_metric: str = "val_accuracy",
+        verbose: bool = True,
+    ) -> Trainer:
+        """The set-up every trainer shares, from a :class:`~keras_spkid.training.config.
+        RunConfig`: ``config.json`` saved in ``log_dir``, the task (``build_task()``) and
+        its Adam optimizer made under the strategy, models exported with the run's front end.
+        """
+        log_dir = Path(config.log_dir)
+        save_json(log_dir / "config.json", dataclasses.asdict(config))
+        with runtime.strategy.scope():
+            task = build_task()
+            optimizer = keras.optimizers.Adam(config.learning_rate)
+        return cls(
+            task,
+            optimizer,
+            runtime,
+            log_dir,
+            config.jit_compile,
+            config.print_interval,
+            config.test_interval,
+            best_metric=best_metric,
+            verbose=verbose,
+            frontend=config.frontend(),
+        )
 
     def _make_train_step(self):
         task, optimizer, strategy = self.task, self.optimizer, self.runtime.strategy
@@ -223,18 +255,18 @@ class Trainer:
                     score = results.get(self.best_metric)
                     if score is not None and (best["score"] is None or score > best["score"]):
                         best = {"score": float(score), "step": step, "results": results}
-                        save_model(self.task.export_model(), self.log_dir / "best" / "model.keras")
+                        save_model(self.exported, self.log_dir / "best" / "model.keras")
                         save_json(self.log_dir / "best" / "best.json", best)
                     if self.verbose:
-                        print(
-                            f"\nstep {step}: "
-                            + ", ".join(f"{k} {v:.4f}" for k, v in results.items()),
-                            flush=True,
+                        logger.info(
+                            "step %d: %s",
+                            step,
+                            ", ".join(f"{k} {v:.4f}" for k, v in results.items()),
                         )
                 self.checkpoints.save(step, self.task, self.optimizer, {"best": best})
         for writer in writers.values():
             writer.flush()
-        save_model(self.task.export_model(), self.log_dir / "final" / "model.keras")
+        save_model(self.exported, self.log_dir / "final" / "model.keras")
         elapsed = time.perf_counter() - start_time
         summary = {
             "step": step,

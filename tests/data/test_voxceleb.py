@@ -20,7 +20,6 @@ from keras_spkid.data.voxceleb import (
     read_timestamp_tree,
     read_train_list,
     read_trials,
-    read_vox2_meta,
     scan_voxceleb,
 )
 from keras_spkid.errors import DataError, ListFormatError
@@ -81,24 +80,6 @@ def test_real_durations(voxceleb_meta):
     assert len(test_speakers) == 40
     assert test_speakers.isdisjoint(p.split("/")[0] for p, _ in dev)
     assert min(s for _, s in test) > 3.9
-
-
-def test_real_vox2_meta(voxceleb_meta):
-    speakers = read_vox2_meta(voxceleb_meta / "vox2_meta.csv.gz")
-    assert len(speakers) == 6114
-    first = speakers["id00012"]
-    assert (first.speaker, first.vggface2_id, first.gender, first.split) == (
-        "id00012",
-        "n000012",
-        "m",
-        "dev",
-    )
-    splits = [s.split for s in speakers.values()]
-    assert (splits.count("dev"), splits.count("test")) == (5994, 120)
-    assert {s.gender for s in speakers.values()} == {"m", "f"}
-
-
-# ------------------------------------------------------------- generated tree
 
 
 def test_generated_audio_is_16k_mono_int16_and_speaker_specific(tree):
@@ -309,19 +290,6 @@ def test_identities_reject_repeats_and_extra_fields(tmp_path):
     _write(path, "id10001 A.J. Buckley\n")
     with pytest.raises(ListFormatError, match=r"ids\.txt:1:"):
         read_identities(path)
-
-
-def test_vox2_meta_checks_header_and_cells(tmp_path):
-    header = "\ufeffVoxCeleb2 ID ,VGGFace2 ID ,Gender ,Set \r\n"
-    rows = "id00012 ,n000012 ,m ,dev \r\nid00015 ,n000015 ,f ,test"
-    path = _write(tmp_path / "meta.csv", header + rows)
-    assert read_vox2_meta(path)["id00015"].split == "test"
-    _write(path, header + "id00012 ,n000012 ,x ,dev \r\n")
-    with pytest.raises(ListFormatError, match=r"meta\.csv:2:.*gender"):
-        read_vox2_meta(path)
-    _write(path, "id,vgg,gender,set\n")
-    with pytest.raises(ListFormatError, match=r"meta\.csv:1:.*header"):
-        read_vox2_meta(path)
 
 
 def test_missing_and_empty_files_raise_data_errors(tmp_path):

@@ -20,6 +20,7 @@ from scipy.signal import correlate
 
 from keras_spkid.data.catalogue import read_manifest
 from keras_spkid.data.voxceleb import FRAME_RATE
+from tests.fixtures.noise_sets import musan_raw, rirs_raw  # noqa: F401 (fixtures)
 from tests.fixtures.voxceleb_tree import _write_timestamps
 
 SAMPLE_RATE = 16000

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
 from keras_spkid.baselines import build_mfcc_stats
 from keras_spkid.data.corpora import load_corpus
+from keras_spkid.data.store import segment_starts
 from keras_spkid.evaluation.embeddings import (
     corpus_embeddings,
     embedding_tag,
     segment_clip,
     segment_id,
-    segment_starts,
 )
 from keras_spkid.inference.model_io import load_embedding_model
 
@@ -37,7 +39,7 @@ def mfcc_model(tmp_path_factory):
 
 
 def test_a_known_clip_gives_its_segments_and_they_are_reused(
-    shared_data, mfcc_model, tmp_path, capsys
+    shared_data, mfcc_model, tmp_path, caplog
 ):
     corpus = load_corpus("librispeech_1utt", shared_data)
     catalogue = corpus.filter(speakers=["103"])
@@ -49,9 +51,10 @@ def test_a_known_clip_gives_its_segments_and_they_are_reused(
     assert (tmp_path / "embeddings-librispeech_1utt-seg2s-full.npz").is_file()
     three = corpus_embeddings(mfcc_model, catalogue, tmp_path, segment_seconds=3.0, progress=False)
     assert len(three) == 4
-    capsys.readouterr()
+    caplog.set_level(logging.INFO, "keras_spkid")
+    caplog.clear()
     again = corpus_embeddings(mfcc_model, catalogue, tmp_path, segment_seconds=2.0, progress=False)
-    assert "reusing" in capsys.readouterr().out
+    assert "reusing" in caplog.text
     np.testing.assert_array_equal(again.embeddings, two.embeddings)
     # a 1 s centre crop of each segment: a different protocol, a different file
     crops = corpus_embeddings(

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from keras_spkid.errors import DataError
-from keras_spkid.inference.embedder import l2_normalize
 from keras_spkid.scoring.calibration import Calibration
 from keras_spkid.search.gallery import UNKNOWN, Gallery
+from keras_spkid.vectors import l2_normalize
 
 
 def _data(seed=0):

@@ -7,8 +7,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from keras_spkid.inference.embedder import l2_normalize
 from keras_spkid.search.index import FaissIndex, SklearnIndex, TFIndex, make_index
+from keras_spkid.vectors import l2_normalize
 
 
 def _gallery(n=3000, dim=64, seed=0):

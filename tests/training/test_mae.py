@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from keras_spkid.errors import SpkidError
+from keras_spkid.models import feature_encoder
 from keras_spkid.training.mae import MAEConfig, make_mask, train_mae
 from keras_spkid.training.protonet import ProtonetConfig, train_protonet
 
@@ -55,7 +56,7 @@ def test_mae_loss_falls_and_initialises_a_protonet(tiny_corpus, cache_dir, tmp_p
     losses = [entry["loss"] for entry in summary["history"]]
     assert len(losses) == 5 and losses[-1] < losses[0]
     encoder_path = tmp_path / "mae" / "best" / "model.keras"
-    pretrained = keras.saving.load_model(encoder_path)
+    pretrained = feature_encoder(keras.saving.load_model(encoder_path))
     config = ProtonetConfig(
         num_way=3,
         num_support=2,
@@ -74,7 +75,9 @@ def test_mae_loss_falls_and_initialises_a_protonet(tiny_corpus, cache_dir, tmp_p
         learning_rate=1e-9,
     )
     train_protonet(config, verbose=False)
-    initialised = keras.saving.load_model(tmp_path / "proto" / "final" / "model.keras")
+    initialised = feature_encoder(
+        keras.saving.load_model(tmp_path / "proto" / "final" / "model.keras")
+    )
     np.testing.assert_allclose(
         initialised.get_layer("block1_conv").get_weights()[0],
         pretrained.get_layer("block1_conv").get_weights()[0],

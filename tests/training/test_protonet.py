@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from keras_spkid.errors import DataError, SpkidError
+from keras_spkid.inference.model_io import load_embedding_model
+from keras_spkid.models import feature_encoder
 from keras_spkid.training.checkpoints import CheckpointManager
 from keras_spkid.training.protonet import (
     ProtonetConfig,
@@ -68,10 +70,14 @@ def test_loss_falls_and_tiny_set_is_overfit(tiny_corpus, cache_dir, tmp_path):
     assert events, "TensorBoard events were written"
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["num_way"] == 3 and saved["encoder"] == "conv6"
-    encoder = keras.saving.load_model(tmp_path / "run" / "best" / "model.keras")
-    x = np.random.default_rng(0).normal(size=(2, 64, 64)).astype("float32")
+    assert saved["n_mels"] == 64 and saved["hop_length"] == 160  # the front end is in it
+    # the exported models take raw audio: the run's front end is inside them
+    best = keras.saving.load_model(tmp_path / "run" / "best" / "model.keras")
     final = keras.saving.load_model(tmp_path / "run" / "final" / "model.keras")
-    assert encoder(x).shape == final(x).shape == (2, 64)
+    wave = 0.1 * np.random.default_rng(0).normal(size=(2, 16000)).astype("float32")
+    assert best(wave).shape == final(wave).shape == (2, 64)
+    features = np.random.default_rng(0).normal(size=(2, 64, 64)).astype("float32")
+    assert feature_encoder(best)(features).shape == (2, 64)
     results = evaluate_protonet(config)
     assert 0.0 <= results["3-way 2-shot"]["mean"] <= 1.0
 
@@ -173,6 +179,47 @@ def test_cli_bad_flags_are_one_line_errors(tiny_corpus, cache_dir, tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("error: 50-way")
     result = _cli("--num_way", "0")
     assert result.returncode == 2 and "--num_way must be >= 1" in result.stderr
+
+
+@pytest.mark.slow
+def test_config_file_with_overrides_and_the_front_end_travel_with_the_run(
+    tiny_corpus, cache_dir, tmp_path
+):
+    saved = _config(
+        tiny_corpus,
+        cache_dir,
+        tmp_path / "first",
+        num_train_iterations=2,
+        test_interval=2,
+        val_tasks=2,
+        fmax=4000.0,
+        window="hamming",
+    )
+    config_file = tmp_path / "run.json"
+    config_file.write_text(json.dumps(dataclasses.asdict(saved)))
+    result = _cli("--config", config_file, "--log_dir", tmp_path / "second", "--quiet")
+    assert result.returncode == 0, result.stderr
+    used = json.loads((tmp_path / "second" / "config.json").read_text())
+    assert used["fmax"] == 4000.0 and used["window"] == "hamming"  # from the file
+    assert used["log_dir"] == str(tmp_path / "second")  # the flag wins
+    assert used["num_train_iterations"] == 2 and used["train_corpora"] == [str(tiny_corpus)]
+    # the saved model carries that front end, not LogMel's defaults
+    model = load_embedding_model(tmp_path / "second" / "best" / "model.keras")
+    expected = ProtonetConfig(**{**used, "train_corpora": tuple(used["train_corpora"])})
+    got, want = model.frontend.get_config(), expected.frontend().get_config()
+    got.pop("name"), want.pop("name")
+    assert got == want and got["fmax"] == 4000.0 and got["window"] == "hamming"
+
+    config_file.write_text(json.dumps({"num_way": 3, "bogus": 1}))
+    result = _cli("--config", config_file, "--quiet")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: --config {config_file}: bogus not a setting of this trainer "
+        "(see --help for its flags)"
+    )
+    config_file.write_text(json.dumps({"num_way": "three"}))
+    result = _cli("--config", config_file, "--quiet")
+    assert result.returncode == 2 and "num_way = 'three' has the wrong type" in result.stderr
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tiny_corpus, cache_dir, tmp_path):

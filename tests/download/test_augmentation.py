@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from keras_spkid.augment.sets import (
+from keras_spkid.cli.download import main
+from keras_spkid.download.archives import Part
+from keras_spkid.download.augmentation import (
     musan_files,
     prepare_musan,
     prepare_rirs,
     rir_files,
     split_musan,
 )
-from keras_spkid.cli.download import main
-from keras_spkid.download.archives import Part
 from keras_spkid.download.fetch import Fetcher
 from keras_spkid.download.retry import RetryPolicy
 from keras_spkid.errors import DataError

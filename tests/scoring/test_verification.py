@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_curve
 
 from keras_spkid.data.voxceleb import read_trials
-from keras_spkid.evaluation.verification import (
+from keras_spkid.scoring.verification import (
     equal_error_rate,
     error_rates,
     min_dcf,

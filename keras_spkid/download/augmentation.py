@@ -8,7 +8,7 @@
 
 ``category`` is ``music``, ``speech`` or ``noise``; ``SSSSS`` is the chunk's start in
 whole seconds (``00000``, ``00003``, ...). Short chunks make random access cheap: the
-augmenter reads one 5 s file per noise instead of seeking in a 10-minute recording.
+reader takes one 5 s file per noise instead of seeking in a 10-minute recording.
 Only the small and medium simulated rooms are kept, as voxceleb_trainer does.
 
 Two differences from voxceleb_trainer's ``split_musan``, whose loop is

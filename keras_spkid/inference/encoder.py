@@ -1,0 +1,134 @@
+"""The front door for inference: :class:`SpeakerEncoder`.
+
+One object holds a raw-audio model (:func:`~keras_spkid.inference.model_io.
+load_embedding_model`) and the way clips are embedded with it (:class:`~keras_spkid.
+inference.embedder.Embedder`)::
+
+    from keras_spkid import Gallery, SpeakerEncoder
+
+    encoder = SpeakerEncoder.from_preset("default")    # a preset name or a .keras file
+    encoder.embed(waveform)                             # [D], L2-normalised
+    encoder.embed_files(["a.wav", "b.flac"])            # [2, D]
+    encoder.verify("a.wav", "b.flac")                   # score, threshold, same speaker?
+    gallery = encoder.enrol(Gallery.empty(), "alice", ["alice1.wav", "alice2.wav"])
+    encoder.identify(gallery, "query.wav").decision     # "alice" or "unknown"
+
+Every command, the demo and the evaluation embed through it, so a clip gets the same
+embedding wherever it is embedded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from keras_spkid.audio.io import load_audio
+from keras_spkid.inference.embedder import Embedder
+from keras_spkid.inference.model_io import EmbeddingModel, load_embedding_model
+from keras_spkid.search.gallery import Gallery, Identification
+
+
+@dataclasses.dataclass(frozen=True)
+class Verification:
+    """Cosine score of two clips and the decision under the model's calibrated threshold.
+
+    Attributes:
+        score: cosine similarity of the two embeddings, in [-1, 1].
+        threshold: the calibrated threshold (``None``: the model has no calibration).
+        same: ``score >= threshold``, or ``None`` when there is no threshold.
+    """
+
+    score: float
+    threshold: float | None
+    same: bool | None
+
+
+class SpeakerEncoder:
+    """A raw-audio embedding model and how clips are embedded with it.
+
+    Args:
+        model: a loaded :class:`~keras_spkid.inference.model_io.EmbeddingModel`.
+        crops: 0 embeds whole clips; N > 0 averages N fixed crops of ``crop_seconds``.
+        crop_seconds: crop length when ``crops > 0``.
+    """
+
+    def __init__(self, model: EmbeddingModel, crops: int = 0, crop_seconds: float = 3.0):
+        self.model = model
+        self.embedder = Embedder(
+            model.model, crops=crops, crop_seconds=crop_seconds, min_samples=model.min_samples
+        )
+
+    @classmethod
+    def from_preset(
+        cls, name_or_path=None, crops: int = 0, crop_seconds: float = 3.0
+    ) -> SpeakerEncoder:
+        """Load a preset name, a ``.keras`` file or (``None``) the built-in default model.
+
+        Raises:
+            ModelError: no such preset or file, or not an embedding model.
+        """
+        return cls(load_embedding_model(name_or_path), crops=crops, crop_seconds=crop_seconds)
+
+    @property
+    def dim(self) -> int:
+        """Embedding size ``D``."""
+        return self.model.dim
+
+    @property
+    def threshold(self) -> float | None:
+        """The calibrated same-speaker threshold stored with the model, if any."""
+        return None if self.model.calibration is None else self.model.calibration.threshold
+
+    def check(self, waveform: np.ndarray, source="<waveform>") -> None:
+        """Raise :class:`~keras_spkid.errors.AudioError` for a clip that cannot be embedded."""
+        self.embedder.check(waveform, source)
+
+    def __call__(self, waveforms, sources=None) -> np.ndarray:
+        """``[n, D]`` L2-normalised embeddings of ``n`` 16 kHz waveforms (any lengths).
+
+        ``sources`` names each waveform in error messages (e.g. its file path).
+        """
+        return self.embedder(waveforms, sources)
+
+    def embed(self, waveform: np.ndarray, source="<waveform>") -> np.ndarray:
+        """``[D]`` L2-normalised embedding of one ``[samples]`` 16 kHz waveform."""
+        return self([np.asarray(waveform, np.float32).reshape(-1)], [str(source)])[0]
+
+    def embed_files(self, paths) -> np.ndarray:
+        """``[n, D]`` embeddings of audio files (any format :func:`load_audio` reads).
+
+        Raises:
+            AudioError: a file is missing, unreadable, too short or silent.
+        """
+        paths = [str(p) for p in paths]
+        return self([load_audio(p) for p in paths], paths)
+
+    def _embed_clips(self, clips) -> np.ndarray:
+        """Clips given as file paths or waveforms, embedded together."""
+        waves, sources = [], []
+        for i, clip in enumerate(clips):
+            if isinstance(clip, (str, Path)):
+                waves.append(load_audio(clip))
+                sources.append(str(clip))
+            else:
+                waves.append(np.asarray(clip, np.float32).reshape(-1))
+                sources.append(f"<waveform {i}>")
+        return self(waves, sources)
+
+    def verify(self, a, b) -> Verification:
+        """Are clips ``a`` and ``b`` (paths or waveforms) the same speaker?"""
+        ea, eb = self._embed_clips([a, b])
+        score = float(np.dot(ea, eb))
+        threshold = self.threshold
+        return Verification(score, threshold, None if threshold is None else score >= threshold)
+
+    def enrol(self, gallery: Gallery, speaker: str, clips, name: str | None = None) -> Gallery:
+        """Add ``clips`` (paths or waveforms) of ``speaker`` to ``gallery``; returns it."""
+        gallery.enrol(speaker, self._embed_clips(clips), name)
+        return gallery
+
+    def identify(self, gallery: Gallery, clip, top_k: int = 5) -> Identification:
+        """The ``top_k`` closest speakers of ``gallery`` to ``clip`` and the decision."""
+        return gallery.identify(self._embed_clips([clip]), top_k)[0]

@@ -1,0 +1,79 @@
+"""The front door: keras_spkid.SpeakerEncoder on real WUW telephone speech."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import keras_spkid
+from keras_spkid.audio.io import load_audio
+from keras_spkid.errors import AudioError
+from keras_spkid.inference.embedder import Embedder
+from keras_spkid.inference.model_io import ModelError
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return keras_spkid.SpeakerEncoder.from_preset(None)
+
+
+@pytest.fixture(scope="module")
+def speakers(wuw):
+    """Two held-out (test split) WUW speakers with four clips each, as file paths."""
+    test = wuw.filter(split="test")
+    chosen = sorted({u.speaker for u in test})[:2]
+    return {s: [str(test.abspath(u)) for u in test if u.speaker == s][:4] for s in chosen}
+
+
+def test_import_keras_spkid_stays_light():
+    code = "import sys, keras_spkid; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    assert {"SpeakerEncoder", "Gallery"} <= set(dir(keras_spkid))
+    with pytest.raises(AttributeError):
+        _ = keras_spkid.NoSuchThing
+
+
+def test_embed_matches_the_embedder_it_wraps(encoder, speakers):
+    path = next(iter(speakers.values()))[0]
+    wave = load_audio(path)
+    reference = Embedder(encoder.model.model, min_samples=encoder.model.min_samples)([wave])[0]
+    one = encoder.embed(wave)
+    assert one.shape == (encoder.dim,)
+    np.testing.assert_allclose(one, reference, atol=1e-5)
+    np.testing.assert_allclose(encoder.embed_files([path])[0], reference, atol=1e-5)
+
+
+def test_verify_scores_same_speaker_above_different(encoder, speakers):
+    (a, b) = speakers.values()
+    same = encoder.verify(a[0], a[1])
+    other = encoder.verify(a[0], b[0])
+    assert same.score > other.score
+    assert same.threshold == encoder.threshold
+    if encoder.threshold is not None:
+        assert same.same == (same.score >= same.threshold)
+    # waveforms and paths give the same answer
+    assert encoder.verify(load_audio(a[0]), a[1]).score == pytest.approx(same.score, abs=1e-5)
+
+
+def test_enrol_and_identify_on_a_gallery(encoder, speakers):
+    gallery = keras_spkid.Gallery.empty()
+    for speaker, clips in speakers.items():
+        encoder.enrol(gallery, speaker, clips[:3], name=f"person {speaker}")
+    assert len(gallery) == 2 and list(gallery.counts) == [3, 3]
+    for speaker, clips in speakers.items():
+        result = encoder.identify(gallery, clips[3], top_k=2)
+        assert result.matches[0].speaker == speaker
+        assert result.decision == f"person {speaker}"
+
+
+def test_bad_input_is_a_clear_error(encoder, tmp_path):
+    with pytest.raises(AudioError, match="missing.wav: file not found"):
+        encoder.embed_files([tmp_path / "missing.wav"])
+    with pytest.raises(AudioError, match="too short to embed"):
+        encoder.embed(np.ones(100, np.float32))
+    with pytest.raises(ModelError, match="model file not found"):
+        keras_spkid.SpeakerEncoder.from_preset(tmp_path / "nothing.keras")
