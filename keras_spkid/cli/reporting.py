@@ -1,11 +1,29 @@
-"""How every keras-spkid command ends: logging set up, bad input as one line, exit codes."""
+"""How every keras-spkid command starts and ends: logging, TensorFlow's start-up noise,
+progress in log files, bad input as one line, exit codes."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from keras_spkid.errors import SpkidError
+
+
+def quiet_tensorflow(verbose: bool = False) -> None:
+    """Silence TensorFlow's C++ start-up lines (oneDNN, CPU features, ``E0000`` ones)
+    unless ``verbose``; must run before TensorFlow is imported. An explicit
+    ``TF_CPP_MIN_LOG_LEVEL`` in the environment wins."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
+    if not verbose:
+        os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def plain_progress_when_logged() -> None:
+    """When stderr is not a terminal (a log file), progress bars update rarely, in ASCII."""
+    if not sys.stderr.isatty():
+        os.environ.setdefault("TQDM_MININTERVAL", "30")
+        os.environ.setdefault("TQDM_ASCII", "1")
 
 
 def run_command(fn, *args, verbose: bool = False) -> int:
@@ -15,6 +33,8 @@ def run_command(fn, *args, verbose: bool = False) -> int:
     on one line and returns 2; Ctrl-C returns 130 with a reminder that work is kept
     (caches and checkpoints are written atomically, so the same command resumes).
     """
+    quiet_tensorflow(verbose)
+    plain_progress_when_logged()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s: %(message)s"
     )

@@ -29,6 +29,7 @@ import keras
 import tensorflow as tf
 
 from keras_spkid.training.checkpoints import CheckpointManager
+from keras_spkid.training.progress import progress_bar
 from keras_spkid.training.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ class Trainer:
             kind: tf.summary.create_file_writer(str(self.log_dir / "tensorboard" / kind))
             for kind in ("train", "val")
         }
-        progbar = keras.utils.Progbar(num_steps, verbose=1 if self.verbose else 0, unit_name="step")
+        progbar = progress_bar(num_steps, self.verbose)
         totals, count, start_time, history = {}, 0, time.perf_counter(), []
         iterator = iter(dataset)
         metrics = {}
