@@ -5,8 +5,10 @@ CS330 (``protonet.py``, ``mae.py``)
     URL + timestamp folders (``DIR/txt/<speaker>/...``); their speakers are the training
     and the test/validation speakers. ``--spectrogram_directory S``: the feature cache,
     as made by ``spkid download youtube --url-directory DIR --audio-directory A
-    --output-directory S`` (CS330's ``voxcelebdownloader.py`` flags); the audio is found
-    through the cache's index. ``--num_iterations`` (mae) is ``--num-train-iterations``;
+    --output-directory S`` (CS330's ``voxcelebdownloader.py`` flags), which keeps the
+    features of split ``dev`` in ``S/dev``; the audio (``A/dev/wav``) is found through
+    the cache's index. ``mae.py`` validates on held-out crops of the training speakers
+    (CS330: the test speakers). ``--num_iterations`` (mae) is ``--num-train-iterations``;
     ``--pretrained_weights`` is ``--init-from`` (a ``.keras`` model: CS330's PyTorch
     ``state*.pt`` cannot be read). ``--mask``/``--mask_ratio`` of ``protonet.py`` only
     named CS330's log folder, and ``--checkpoint_step``/``--checkpoint_iteration``/
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -157,22 +158,37 @@ def _speakers(url_directory: str, flag: str) -> set[str]:
     return speakers
 
 
-def _audio_roots(spectrogram_directory: Path) -> list[Path]:
-    """Audio roots (``.../wav``) of every complete feature cache under the folder."""
-    roots = []
-    for index in sorted(spectrogram_directory.glob("*/logmel-*/index.json")):
+def _audio_folder(cache: Path, url_directory: str, flag: str) -> str:
+    """The VoxCeleb folder (holding ``wav/``) whose features ``cache/<split>`` holds."""
+    from keras_spkid.download.rescrape import infer_split_name
+
+    wanted = _speakers(url_directory, flag)
+    split = infer_split_name(url_directory)
+    make = (
+        f"make them with 'spkid download youtube --url-directory {url_directory} "
+        f"--audio-directory AUDIO --output-directory {cache}'"
+    )
+    for index in sorted((cache / split).glob("logmel-*/index.json")):
         try:
-            roots.append(Path(json.loads(index.read_text())["root"]))
+            root = Path(json.loads(index.read_text())["root"])
         except (OSError, ValueError, KeyError):
             continue
-    return roots
+        if root.is_dir() and {p.name for p in root.iterdir() if p.is_dir()} & wanted:
+            return str(root.parent)
+    raise SpkidError(
+        f"--spectrogram_directory {cache}: no features of the speakers of {flag} "
+        f"{url_directory} (expected {cache / split}/logmel-*/); {make}"
+    )
 
 
 def _cs330_data(args, config, protonet: bool):
-    """Map ``--train/test_url_directory`` and ``--spectrogram_directory`` onto corpora."""
-    from keras_spkid.data.catalogue import Catalogue, Utterance, write_manifest
-    from keras_spkid.data.voxceleb import scan_voxceleb
+    """Map ``--train/test_url_directory`` and ``--spectrogram_directory`` onto corpora.
 
+    The training corpus is the audio folder of the ``--train_url_directory`` split
+    (``AUDIO/dev``, found through the feature cache ``S/dev``), validation and test use
+    the ``--test_url_directory`` one (``AUDIO/test``); the features made by the download
+    are reused when the front end is the same.
+    """
     urls = {"train": args.train_url_directory, "test": args.test_url_directory}
     if not any(urls.values()) and not args.spectrogram_directory:
         return config
@@ -183,51 +199,12 @@ def _cs330_data(args, config, protonet: bool):
         )
     if protonet and not urls["test"]:
         raise SpkidError("--test_url_directory is needed with --train_url_directory (CS330)")
-    if not urls["test"]:
-        urls.pop("test")
     cache = Path(args.spectrogram_directory)
-    roots = _audio_roots(cache)
-    parts = {}
-    for split, url in urls.items():
-        flag = f"--{split}_url_directory"
-        wanted = _speakers(url, flag)
-        found = None
-        for root in roots:
-            if root.is_dir() and {p.name for p in root.iterdir() if p.is_dir()} & wanted:
-                found = root
-                break
-        if found is None:
-            raise SpkidError(
-                f"--spectrogram_directory {cache}: no features of the speakers of {flag} "
-                f"{url}; make them with 'spkid download youtube --url-directory {url} "
-                f"--audio-directory AUDIO --output-directory {cache}'"
-            )
-        catalogue = scan_voxceleb(found)
-        parts[split] = (found, [u for u in catalogue if u.speaker in wanted])
-    base = Path(os.path.commonpath([str(root) for root, _ in parts.values()]))
-    if all(root == base for root, _ in parts.values()):
-        base = base.parent
-    utterances = [
-        Utterance(
-            str((root / u.path).relative_to(base).as_posix()),
-            u.speaker,
-            u.recording,
-            u.seconds,
-            split,
-        )
-        for split, (root, items) in parts.items()
-        for u in items
-    ]
-    manifest = base / f"MANIFEST-{'-'.join(Path(u).name for u in urls.values())}.tsv"
-    write_manifest(Catalogue(base, utterances, base.name), manifest)
-    print(f"CS330 data: {manifest} ({len(utterances)} clips), features in {cache}")
-    corpora = (str(manifest),)
-    changes = dict(cache=str(cache), train_corpora=corpora, train_split="train")
+    train = _audio_folder(cache, urls["train"], "--train_url_directory")
+    changes = dict(cache=str(cache), train_corpora=(train,), train_split="", val_split="")
     if protonet:
-        changes.update(val_corpora=corpora, test_corpora=corpora, val_split="test")
-        changes.update(test_split="test")
-    else:
-        changes.update(val_split="test" if "test" in urls else "train")
+        test = _audio_folder(cache, urls["test"], "--test_url_directory")
+        changes.update(val_corpora=(test,), test_corpora=(test,), test_split="")
     return dataclasses.replace(config, **changes)
 
 

@@ -245,8 +245,11 @@ def _build_features(args, out: Path, names: list[str], coverage: dict) -> None:
         if not coverage[name]["recovered"]:
             print(f"{name}: no audio, no features")
             continue
+        # CS330's --output-directory holds one data set: S/<split>, where the trainers'
+        # --spectrogram_directory looks; else <out name>-<split> keeps data sets apart.
+        folder = name if args.output_directory else f"{out.name}-{name}"
         cache = FeatureCache(
-            Path(args.cache) / f"{out.name}-{name}",
+            Path(args.cache) / folder,
             frontend,
             dtype=args.dtype,
             min_seconds=args.min_seconds,

@@ -225,7 +225,7 @@ def build_parser():
     p = sub.add_parser(
         "export",
         help="package a trained model: raw-audio .keras (+ SavedModel, "
-        "LiteRT .tflite) with its calibration and config",
+        "LiteRT .tflite, ONNX) with its calibration and config",
     )
     p.add_argument(
         "--model", type=existing_file, required=True, help="e.g. runs/NAME/best/model.keras"
@@ -239,10 +239,10 @@ def build_parser():
     p.add_argument(
         "--format",
         nargs="+",
-        choices=("keras", "savedmodel", "tflite"),
+        choices=("keras", "savedmodel", "tflite", "onnx"),
         default=["keras"],
-        help="model.keras is always written; savedmodel adds "
-        "saved_model/, tflite adds model.tflite (LiteRT, builtin ops)",
+        help="model.keras is always written; savedmodel adds saved_model/, tflite adds "
+        "model.tflite (LiteRT, builtin ops), onnx adds model.onnx (onnxruntime)",
     )
     p.set_defaults(func=cmd_export)
 
