@@ -1,5 +1,5 @@
 """How every keras-spkid command starts and ends: logging, TensorFlow's start-up noise,
-progress in log files, bad input as one line, exit codes."""
+bad input as one line, exit codes."""
 
 from __future__ import annotations
 
@@ -19,13 +19,6 @@ def quiet_tensorflow(verbose: bool = False) -> None:
         os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
 
 
-def plain_progress_when_logged() -> None:
-    """When stderr is not a terminal (a log file), progress bars update rarely, in ASCII."""
-    if not sys.stderr.isatty():
-        os.environ.setdefault("TQDM_MININTERVAL", "30")
-        os.environ.setdefault("TQDM_ASCII", "1")
-
-
 def run_command(fn, *args, verbose: bool = False) -> int:
     """Run ``fn(*args)`` as a command; return its exit status.
 
@@ -34,7 +27,6 @@ def run_command(fn, *args, verbose: bool = False) -> int:
     (caches and checkpoints are written atomically, so the same command resumes).
     """
     quiet_tensorflow(verbose)
-    plain_progress_when_logged()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s: %(message)s"
     )
