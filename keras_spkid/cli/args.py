@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -189,12 +190,18 @@ def add_switch(parser, *names: str, help: str) -> None:
 
 
 def output_file(text: str) -> str:
-    """A file to write, whose folder must exist (nothing is created by surprise)."""
-    folder = Path(text).expanduser().parent
-    if not folder.is_dir():
-        raise argparse.ArgumentTypeError(f"folder {folder} does not exist (create it first)")
-    if Path(text).is_dir():
+    """A file to write. A missing folder is created by the command; the path must not be
+    a folder, and its nearest existing ancestor must be a writable folder."""
+    path = Path(text).expanduser()
+    if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot create a folder under {ancestor}: it is a file")
+    if not os.access(ancestor, os.W_OK):
+        raise argparse.ArgumentTypeError(f"folder {ancestor} is not writable")
     return text
 
 

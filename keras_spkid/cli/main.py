@@ -18,6 +18,7 @@ exit status 2; nothing already written is lost.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from keras_spkid.cli.args import (
     existing_file,
@@ -68,6 +69,7 @@ def cmd_catalogue(args) -> int:
                 for u in part
             ]
             catalogue = Catalogue(catalogue.root, merged, catalogue.name)
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         write_manifest(catalogue, args.output)
         print(f"wrote {args.output}")
     return 0

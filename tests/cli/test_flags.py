@@ -122,14 +122,24 @@ def test_bad_numbers_are_one_line_naming_the_flag(parser, argv, flag, tmp_path, 
     assert err.startswith("error: argument ") and err.count("\n") == 1 and flag in err
 
 
-def test_output_in_a_missing_folder_is_refused_before_work(tmp_path, capsys):
-    missing = tmp_path / "no" / "such" / "out.npz"
-    with pytest.raises(SystemExit) as exit_info:
-        embed.main(["--input", str(tmp_path), "--output", str(missing)])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert "--output" in err and "does not exist" in err and err.count("\n") == 1
-    assert not missing.parent.exists()
+def test_output_that_cannot_be_written_is_refused_before_work(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for output, message in (
+        (blocker / "sub" / "out.npz", "it is a file"),  # a file where a folder should be
+        (tmp_path, "is a folder"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            embed.main(["--input", str(tmp_path), "--output", str(output)])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "--output" in err and message in err and err.count("\n") == 1
+
+
+def test_catalogue_output_in_a_missing_folder_creates_it(shared_data, tmp_path):
+    out = tmp_path / "new" / "folder" / "MANIFEST.tsv"
+    assert main.main(["catalogue", "--corpus", "fsdd", "--output", str(out)]) == 0
+    assert out.read_text().startswith("speaker\tpath")
 
 
 def test_trainer_checks_before_work(shared_data, tmp_path, capsys):
