@@ -2,8 +2,8 @@
 # Quick start on a small dataset folder, end to end: manifest with speaker-disjoint
 # splits, log-mel features, a short protonet training, the few-shot table on the test
 # speakers, a gallery of the test speakers and closest-speaker queries with their
-# held-out clips. About 7 minutes on WUW Corpus II with 2 CPU cores shared with another
-# training job (the 300 training steps are most of it).
+# held-out clips. 7 to 18 minutes on WUW Corpus II with 2 CPU cores, idle to heavily
+# shared (the 300 training steps are most of it).
 #
 # Usage: bash recipes/quickstart.sh [DATA_DIR] [OUT_DIR]
 #   DATA_DIR  a folder-per-speaker tree DATA_DIR/<speaker>/**/<audio> (wav, flac, m4a,

@@ -6,6 +6,7 @@ import argparse
 import ast
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -206,3 +207,48 @@ def test_progress_in_a_log_file_is_plain_lines(capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\r" not in out
     assert out.splitlines()[1].startswith("step 20/20") and "loss: 1.2500" in out
+
+
+def test_fewshot_that_no_cell_can_fill_stops_before_extracting(shared_data, tmp_path, capsys):
+    out = tmp_path / "eval"
+    argv = ["eval", "fewshot", "--corpus", "wuw_corpus_ii", "--split", "test", "--ways", "5"]
+    assert main.main([*argv, "--shots", "10", "--queries", "15", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no cell can be filled: 0 of the 35 speakers" in err and err.count("\n") == 1
+    assert not out.exists()  # nothing extracted
+
+
+def test_train_corpora_takes_an_audio_folder(wuw, tmp_path):
+    from keras_spkid.cli.compat import _speaker_counts
+
+    for speaker, utts in list(wuw.by_speaker().items())[:3]:
+        (tmp_path / speaker).mkdir()
+        for utt in utts[:4]:
+            (tmp_path / speaker / utt.path.replace("/", "_")).symlink_to(wuw.abspath(utt))
+    label, counts = _speaker_counts(str(tmp_path), "")
+    assert sorted(counts.values()) == [4, 4, 4]
+    with pytest.raises(Exception, match="no utterances in split 'train' .*no splits"):
+        _speaker_counts(str(tmp_path), "train")
+
+
+@pytest.mark.slow
+def test_tensorflow_start_up_lines_are_silenced_unless_verbose(shared_data, tmp_path):
+    clip = next(iter(load_corpus_clips(shared_data)))
+    command = [sys.executable, str(REPO / "closest_celeb.py"), "query", "--gallery",
+               str(REPO / "keras_spkid" / "pretrained" / "default" / "gallery.npz"),
+               "--audio", str(clip), "--top_k", "1"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    for noise in ("oneDNN", "cpu_feature_guard", "E0000", "absl::InitializeLog"):
+        assert noise not in quiet.stderr, quiet.stderr
+    verbose = command[:2] + ["--verbose"] + command[2:]  # a flag of closest_celeb.py itself
+    verbose = subprocess.run(verbose, capture_output=True, text=True, env=env)
+    assert verbose.returncode == 0 and len(verbose.stderr) > len(quiet.stderr)
+
+
+def load_corpus_clips(shared_data):
+    from keras_spkid.data.corpora import load_corpus
+
+    corpus = load_corpus("librispeech_1utt", shared_data)
+    return [corpus.abspath(u) for u in list(corpus)[:1]]
