@@ -27,7 +27,6 @@ def add_download_parser(subparsers) -> None:
     from keras_spkid.cli.args import nonnegative_float, nonnegative_int, positive_int
     from keras_spkid.cli.sources import add_cache_args, add_frontend_args
     from keras_spkid.download.official import DEFAULT_MIRROR, RELEASES
-    from keras_spkid.download.youtube import DEFAULT_URL_TEMPLATE
 
     parser = subparsers.add_parser(
         "download",
@@ -98,8 +97,8 @@ def add_download_parser(subparsers) -> None:
     )
     p.add_argument(
         "--url-template",
-        default=DEFAULT_URL_TEMPLATE,
-        help=f"video URL with {{id}} (default {DEFAULT_URL_TEMPLATE})",
+        default=None,
+        help="video URL with {id} (default: YouTube's watch URL)",
     )
     p.add_argument(
         "--keep-audio",
@@ -210,7 +209,9 @@ def cmd_youtube(args) -> int:
         format_coverage,
         rescrape,
     )
+    from keras_spkid.download.youtube import DEFAULT_URL_TEMPLATE
 
+    args.url_template = args.url_template or DEFAULT_URL_TEMPLATE
     if "{id}" not in args.url_template:
         raise SpkidError(f"--url-template {args.url_template!r} needs an {{id}} placeholder")
     splits = _parse_splits(args.txt)

@@ -252,3 +252,37 @@ def load_corpus_clips(shared_data):
 
     corpus = load_corpus("librispeech_1utt", shared_data)
     return [corpus.abspath(u) for u in list(corpus)[:1]]
+
+
+HELP_COMMANDS = [
+    ["-m", "keras_spkid.cli.main"],
+    ["-m", "keras_spkid.cli.main", "eval", "fewshot"],
+    ["-m", "keras_spkid.cli.main", "download", "youtube"],
+    ["-m", "keras_spkid.cli.main", "features"],
+    ["-m", "keras_spkid.cli.main", "export"],
+    ["train_protonet.py"],
+    ["train_mae.py"],
+    ["train_classifier.py"],
+    ["extract_embeds.py"],
+    ["closest_celeb.py", "query"],
+    ["apps/gradio_demo.py"],
+]
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)
+def test_help_takes_under_a_second_of_cpu(command):
+    """CPU time (not wall time, which depends on the machine's load) of ``--help``."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run(
+        [sys.executable, *command, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert result.returncode == 0 and "--help" in result.stdout, result.stderr
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 1.0, f"{' '.join(command)} --help used {cpu:.2f} s of CPU"
