@@ -15,6 +15,16 @@ Every command builds its parser with :func:`new_parser` (subcommands made with
 * Booleans taken from other systems as ``--use_GC True`` use :func:`boolean`.
 
 Nothing here imports TensorFlow: ``--help`` of every command stays fast.
+
+Adding a subcommand (``spkid convert``, ``spkid eval openset``): in its module write
+``add_<name>_parser(sub)`` calling ``sub.add_parser(name, help=...)``; spell flags with
+hyphens, give each a help text, take value types from here (``positive_int``, ``rate``,
+``score``, ``existing_file``, ``output_file``...) and corpus / front-end / cache flags
+from :mod:`keras_spkid.cli.sources`; import heavy modules (TensorFlow, models) inside
+the command's function, not at module level; register it in
+``keras_spkid.cli.main.build_parser``. ``tests/cli/test_flags.py`` then checks its help,
+defaults and spelling like every other command's, and README's commands are parsed by
+``tests/test_readme.py``. Never import ``keras_spkid.cli.main`` from another CLI module.
 """
 
 from __future__ import annotations
