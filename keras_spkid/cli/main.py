@@ -203,7 +203,7 @@ def build_parser():
     p.add_argument(
         "--num-support", type=positive_int, default=5, help="support clips per speaker (K)"
     )
-    p.add_argument("--num-query", type=nonnegative_int, default=15, help="queries per speaker (Q)")
+    p.add_argument("--num-query", type=nonnegative_int, default=5, help="queries per speaker (Q)")
     p.add_argument("--support-frames", type=positive_int, default=200, help="support crop length")
     p.add_argument(
         "--query-frames",

@@ -106,7 +106,7 @@ def test_too_many_ways_is_an_error_before_work(tmp_path, wuw):
         "--quiet",
     )
     assert result.returncode == 2
-    assert "need 50 speakers with at least 20 clips" in result.stderr
+    assert "need 50 speakers with at least 10 clips" in result.stderr
     assert not (tmp_path / "cache").exists()  # refused before computing any feature
 
 
