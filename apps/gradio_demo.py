@@ -12,16 +12,16 @@ The page itself is :mod:`keras_spkid.app.ui`.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_spkid.cli.args import new_parser, port
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def build_parser():
+    parser = new_parser(None, __doc__)
     parser.add_argument("--model", help="model .keras (default: the built-in model)")
     parser.add_argument(
         "--gallery",
@@ -38,8 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="address to serve on (default 127.0.0.1: this machine only)",
     )
-    parser.add_argument("--port", type=int, help="port (default 7860 or the next free one)")
+    parser.add_argument(
+        "--port", type=port, help="port, 1-65535 (default 7860 or the next free one)"
+    )
     parser.add_argument("--share", action="store_true", help="also make a public gradio.live link")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging and TensorFlow's messages"
+    )
     return parser
 
 
@@ -65,7 +70,7 @@ def main(argv=None) -> int:
             launch(build_demo(service), args.host, args.port, args.share)
         return 0
 
-    return run_command(serve, args)
+    return run_command(serve, args, verbose=args.verbose)
 
 
 if __name__ == "__main__":

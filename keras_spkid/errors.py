@@ -9,6 +9,7 @@ file (and line) and say what to do.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 
@@ -47,6 +48,15 @@ class DataError(SpkidError):
     """A data set cannot serve what was asked of it (too few speakers, empty catalogue)."""
 
 
+def quiet_tensorflow(verbose: bool = False) -> None:
+    """Silence TensorFlow's C++ start-up lines (oneDNN, CPU features, ``E0000`` ones)
+    unless ``verbose``; must run before TensorFlow is imported. An explicit
+    ``TF_CPP_MIN_LOG_LEVEL`` in the environment wins."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
+    if not verbose:
+        os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
 def run_command(fn, *args, verbose: bool = False) -> int:
     """Run ``fn(*args)`` as a command; return its exit status.
 
@@ -54,6 +64,7 @@ def run_command(fn, *args, verbose: bool = False) -> int:
     on one line and returns 2; Ctrl-C returns 130 with a reminder that work is kept
     (caches and checkpoints are written atomically, so the same command resumes).
     """
+    quiet_tensorflow(verbose)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s: %(message)s"
     )

@@ -7,6 +7,7 @@
 #
 # Usage: recipes/default_gallery.sh [--data ROOT] [--model MODEL.keras] [--output GALLERY.npz]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export SPKID_DATA="${SPKID_DATA:-$PWD/../shared/data}"
-exec .venv/bin/python -m keras_spkid.app.default_gallery "$@"
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+source recipes/env.sh
+exec $py -m keras_spkid.app.default_gallery "$@"

@@ -15,35 +15,34 @@
 # Times are for 2 idle CPU cores. Rerunning a stage resumes it from its checkpoints.
 # Usage: bash recipes/default_model.sh [--skip-training]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export SPKID_DATA="${SPKID_DATA:-$PWD/../shared/data}"
-py=.venv/bin/python
-spkid=.venv/bin/spkid
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+source recipes/env.sh
 run=runs/default_v2
-common=(--train_corpora wuw_corpus_ii librispeech_1utt --val_corpora wuw_corpus_ii
-        --test_corpora wuw_corpus_ii --segment_frames 200 --batch_size 1
-        --support_frames 200 --variable_query --min_query_frames 100 --loss proto_cosine
-        --gc_weight 1.0 --quiet)
+common=(--train-corpora wuw_corpus_ii librispeech_1utt --val-corpora wuw_corpus_ii
+        --test-corpora wuw_corpus_ii --segment-frames 200 --batch-size 1
+        --support-frames 200 --variable-query --min-query-frames 100 --loss proto_cosine
+        --gc-weight 1.0 --quiet)
 
 if [[ "${1:-}" != "--skip-training" ]]; then
-    $py train_protonet.py "${common[@]}" --num_way 5 --num_support 5 --num_query 5 \
-        --query_frames 100 --test_interval 200 --print_interval 20 --val_tasks 100 \
-        --seed 0 --num_train_iterations 1200 --log_dir runs/protonet_gc
-    $py train_protonet.py "${common[@]}" --num_way 5 --num_support 5 --num_query 5 \
-        --query_frames 100 --test_interval 250 --print_interval 50 --val_tasks 100 \
-        --seed 1 --num_train_iterations 4000 --spec_augment --learning_rate 0.0005 \
-        --init_from runs/protonet_gc/best/model.keras --log_dir runs/default_candidate
-    $py train_protonet.py "${common[@]}" --num_way 10 --num_support 3 --num_query 2 \
-        --query_frames 200 --test_interval 500 --print_interval 50 --val_tasks 200 \
-        --seed 2 --num_train_iterations 12000 --spec_augment --channel_augment \
-        --learning_rate 0.0003 --init_from runs/default_candidate/best/model.keras \
-        --log_dir "$run"
+    $py train_protonet.py "${common[@]}" --num-way 5 --num-support 5 --num-query 5 \
+        --query-frames 100 --test-interval 200 --print-interval 20 --val-tasks 100 \
+        --seed 0 --num-train-iterations 1200 --log-dir runs/protonet_gc
+    $py train_protonet.py "${common[@]}" --num-way 5 --num-support 5 --num-query 5 \
+        --query-frames 100 --test-interval 250 --print-interval 50 --val-tasks 100 \
+        --seed 1 --num-train-iterations 4000 --spec-augment --learning-rate 0.0005 \
+        --init-from runs/protonet_gc/best/model.keras --log-dir runs/default_candidate
+    $py train_protonet.py "${common[@]}" --num-way 10 --num-support 3 --num-query 2 \
+        --query-frames 200 --test-interval 500 --print-interval 50 --val-tasks 200 \
+        --seed 2 --num-train-iterations 12000 --spec-augment --channel-augment \
+        --learning-rate 0.0003 --init-from runs/default_candidate/best/model.keras \
+        --log-dir "$run"
 fi
 # Threshold at the equal-error point of the dev speakers of both corpora (never used for
 # training), each corpus weighted equally: all pairs of WUW dev clips, all pairs of 2 s
 # segments of the LibriSpeech dev clips.
 $spkid eval calibrate --model "$run/best/model.keras" --corpora wuw_corpus_ii librispeech_1utt \
     --split dev --out runs/default_model/calibration --quiet \
-    --save_calibration "$run/best/calibration.json"
+    --save-calibration "$run/best/calibration.json"
 # Raw-audio model (front end inside) + calibration.json + config.json.
 $spkid export --model "$run/best/model.keras" --output keras_spkid/pretrained/default

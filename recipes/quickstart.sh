@@ -2,8 +2,8 @@
 # Quick start on a small dataset folder, end to end: manifest with speaker-disjoint
 # splits, log-mel features, a short protonet training, the few-shot table on the test
 # speakers, a gallery of the test speakers and closest-speaker queries with their
-# held-out clips. About 7 minutes on WUW Corpus II with 2 CPU cores shared with another
-# training job (the 300 training steps are most of it).
+# held-out clips. 7 to 18 minutes on WUW Corpus II with 2 CPU cores, idle to heavily
+# shared (the 300 training steps are most of it).
 #
 # Usage: bash recipes/quickstart.sh [DATA_DIR] [OUT_DIR]
 #   DATA_DIR  a folder-per-speaker tree DATA_DIR/<speaker>/**/<audio> (wav, flac, m4a,
@@ -27,7 +27,7 @@ if [[ ! -d "$data" ]]; then
     exit 2
 fi
 cd "$repo"
-spkid=.venv/bin/spkid
+source recipes/env.sh
 steps=${QUICKSTART_STEPS:-300}
 way=${QUICKSTART_WAY:-5}
 shot=${QUICKSTART_SHOT:-5}
@@ -69,12 +69,12 @@ $spkid features --manifest "$manifest" --cache "$out/cache"
 # 3. Short training (meta-SR style: cosine prototypes + global classification), chosen
 # on dev-speaker episodes; the same command resumes from the last checkpoint.
 echo "== 3. train-protonet: $steps steps, $way-way $shot-shot $query-query"
-$spkid train-protonet --train_corpora "$manifest" --val_corpora "$manifest" \
-    --test_corpora "$manifest" --cache "$out/cache" --num_way "$way" --num_support "$shot" \
-    --num_query "$query" --batch_size 1 --support_frames 200 --query_frames 100 \
-    --loss proto_cosine --gc_weight 1.0 --num_train_iterations "$steps" \
-    --test_interval $(((steps + 2) / 3)) --print_interval $(((steps + 9) / 10)) \
-    --val_tasks "$val_tasks" --seed 0 --log_dir "$run"
+$spkid train-protonet --train-corpora "$manifest" --val-corpora "$manifest" \
+    --test-corpora "$manifest" --cache "$out/cache" --num-way "$way" --num-support "$shot" \
+    --num-query "$query" --batch-size 1 --support-frames 200 --query-frames 100 \
+    --loss proto_cosine --gc-weight 1.0 --num-train-iterations "$steps" \
+    --test-interval $(((steps + 2) / 3)) --print-interval $(((steps + 9) / 10)) \
+    --val-tasks "$val_tasks" --seed 0 --log-dir "$run"
 
 # Lists of the test speakers (never seen in training): all their clips, and per speaker
 # with two clips or more, the last one held out of the gallery to query it.
@@ -110,10 +110,10 @@ $spkid extract-embeds --model "$model" --manifest "$out/enrol.tsv" --root "$root
 $spkid closest-celeb build --embeddings "$out/embeddings/enrol.npz" \
     --output "$out/gallery.npz"
 mapfile -t clips < <(awk -F '\t' -v root="$root" 'NR > 1 { print root "/" $2 }' "$out/heldout.tsv")
-$spkid closest-celeb query --gallery "$out/gallery.npz" --model "$model" --top_k 3 --json \
+$spkid closest-celeb query --gallery "$out/gallery.npz" --model "$model" --top-k 3 --json \
     --audio "${clips[@]}" > "$out/queries.jsonl"
 head -n 1 "$out/queries.jsonl"
-right=$(.venv/bin/python - "$out/heldout.tsv" "$out/queries.jsonl" <<'EOF'
+right=$($py - "$out/heldout.tsv" "$out/queries.jsonl" <<'EOF'
 import csv, json, sys
 speakers = [row["speaker"] for row in csv.DictReader(open(sys.argv[1]), delimiter="\t")]
 answers = [json.loads(line) for line in open(sys.argv[2])]

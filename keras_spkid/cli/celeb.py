@@ -14,23 +14,22 @@ best score is under the threshold; ``--json`` prints one object per file per lin
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
+from keras_spkid.cli.args import new_parser, nonnegative_int, output_file, positive_int, score
 from keras_spkid.cli.reporting import run_command
 from keras_spkid.errors import SpkidError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-def build_parser(prog=None) -> argparse.ArgumentParser:
+def build_parser(prog=None):
     from keras_spkid.search.index import BACKENDS
 
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser = new_parser(prog, __doc__)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging and TensorFlow's messages"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("build", help="one prototype per speaker from an embeddings .npz")
@@ -41,24 +40,28 @@ def build_parser(prog=None) -> argparse.ArgumentParser:
         help="calibration.json whose threshold decides 'unknown' "
         "(default: the one next to the embeddings' model, if any)",
     )
-    p.add_argument("--threshold", type=float, help="set the threshold by hand instead")
-    p.add_argument("--output", required=True, help="the gallery .npz to write")
+    p.add_argument(
+        "--threshold", type=score, help="set the cosine threshold by hand instead (-1 to 1)"
+    )
+    p.add_argument("--output", type=output_file, required=True, help="the gallery .npz to write")
     p.set_defaults(func=build)
 
     p = sub.add_parser("query", help="closest speakers of audio files")
-    p.add_argument("--gallery", required=True)
+    p.add_argument("--gallery", required=True, help="a gallery .npz from 'build'")
     p.add_argument("--model", help="the model the gallery was built with (default: built-in)")
     p.add_argument("--audio", required=True, nargs="+", help="audio files")
-    p.add_argument("--top_k", type=int, default=5)
+    p.add_argument("--top-k", type=positive_int, default=5, help="closest speakers to list")
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
     p.add_argument(
         "--backend",
         choices=BACKENDS,
         default="auto",
-        help="search: scikit-learn (default for small galleries), TensorFlow "
-        "brute force, FAISS exact, or FAISS IVF (approximate; default above 20,000 entries)",
+        help="search: scikit-learn (for small galleries), TensorFlow brute force, FAISS "
+        "exact, or FAISS IVF (approximate); auto picks FAISS IVF above 20,000 entries",
     )
-    p.add_argument("--crops", type=int, default=0, help="mean over N 3 s crops; 0 = whole file")
+    p.add_argument(
+        "--crops", type=nonnegative_int, default=0, help="mean over N 3 s crops; 0 = whole file"
+    )
     p.set_defaults(func=query)
     return parser
 

@@ -1,11 +1,12 @@
 """Command-line flags generated from a run's config dataclass (one source of truth).
 
-Every field becomes ``--<field>`` with the field's type and default: booleans are
-switches (``--mixed_precision``), tuples take one or more values
-(``--train_corpora wuw_corpus_ii librispeech_1utt``), ``int | None`` fields take an int.
-The parsed config is what gets saved next to the checkpoints, and ``--config
-config.json`` (:func:`config_defaults`) starts a run from a saved one: its values replace
-the defaults, flags given on the command line override them.
+Every field ``num_way`` becomes ``--num-way`` (``--num_way`` is accepted too, see
+:mod:`keras_spkid.cli.args`) with the field's type and default: booleans are switches
+that also take ``True``/``False`` (``--mixed-precision``, ``--spec_augment True``),
+tuples take one or more values (``--train-corpora wuw_corpus_ii librispeech_1utt``),
+``int | None`` fields take an int. The parsed config is what gets saved next to the
+checkpoints, and ``--config config.json`` (:func:`config_defaults`) starts a run from a
+saved one: its values replace the defaults, flags given on the command line override them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import typing
 from pathlib import Path
 
+from keras_spkid.cli.args import add_switch, finite_float, n_mels
 from keras_spkid.errors import SpkidError
 
 
@@ -29,28 +31,42 @@ def _field_type(field, hints):
     return "plain", hint
 
 
-def add_config_args(parser: argparse.ArgumentParser, config_cls, help_texts=None) -> None:
-    """Add a ``--field`` flag for every field of ``config_cls``."""
+TYPES = {"n_mels": n_mels}
+"""Value types of fields that need more than their annotation (bounds)."""
+
+
+def flag_name(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def add_config_args(
+    parser: argparse.ArgumentParser, config_cls, help_texts=None, aliases=None
+) -> None:
+    """Add a ``--field`` flag for every field of ``config_cls``.
+
+    Args:
+        help_texts: ``{field: help}``; a field without one gets a generic text.
+        aliases: ``{field: [other flag names]}``, e.g. a reference system's spelling.
+    """
     help_texts = help_texts or {}
+    aliases = aliases or {}
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
         kind, kind_type = _field_type(field, hints)
-        default = field.default
-        text = help_texts.get(field.name, "")
-        flag = f"--{field.name}"
+        names = [flag_name(field.name), *aliases.get(field.name, ())]
+        text = help_texts.get(field.name) or field.name.replace("_", " ")
         if kind_type is bool:
-            parser.add_argument(flag, action="store_true", help=text or "switch")
-        elif kind == "tuple":
+            add_switch(parser, *names, help=text)
+            continue
+        value_type = TYPES.get(field.name, finite_float if kind_type is float else kind_type)
+        if kind == "tuple":
             parser.add_argument(
-                flag,
-                nargs="+",
-                type=kind_type,
-                default=list(default),
-                help=f"{text} (default: {' '.join(map(str, default))})",
-            )
+                *names, dest=field.name, nargs="+", type=value_type,
+                default=list(field.default), help=text,
+            )  # fmt: skip
         else:
             parser.add_argument(
-                flag, type=kind_type, default=default, help=f"{text} (default: {default})".strip()
+                *names, dest=field.name, type=value_type, default=field.default, help=text
             )
 
 

@@ -24,9 +24,9 @@ from keras_spkid.errors import SpkidError
 
 def add_download_parser(subparsers) -> None:
     """Register ``download`` and its sub-commands on an argparse ``subparsers`` object."""
-    from keras_spkid.cli.main import _positive_int, add_cache_args, add_frontend_args
+    from keras_spkid.cli.args import nonnegative_float, nonnegative_int, positive_int
+    from keras_spkid.cli.sources import add_cache_args, add_frontend_args
     from keras_spkid.download.official import DEFAULT_MIRROR, RELEASES
-    from keras_spkid.download.youtube import DEFAULT_URL_TEMPLATE
 
     parser = subparsers.add_parser(
         "download",
@@ -46,27 +46,34 @@ def add_download_parser(subparsers) -> None:
     def network_args(p: argparse.ArgumentParser, workers: int) -> None:
         p.add_argument(
             "--workers",
-            type=_positive_int,
+            type=positive_int,
             default=workers,
-            help=f"parallel downloads / conversions (default {workers})",
+            help="parallel downloads / conversions",
         )
         p.add_argument(
             "--retries",
-            type=int,
+            type=nonnegative_int,
             default=3,
-            help="retries of a transient network error (default 3)",
+            help="retries of a transient network error",
         )
         p.add_argument(
             "--backoff",
-            type=float,
+            type=nonnegative_float,
             default=2.0,
-            help="seconds before the first retry, doubled each time (default 2)",
+            help="seconds before the first retry, doubled each time",
         )
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = commands.add_parser("youtube", help="re-scrape VoxCeleb from YouTube (yt-dlp + ffmpeg)")
+    p = commands.add_parser(
+        "youtube",
+        help="re-scrape VoxCeleb from YouTube (yt-dlp + ffmpeg)",
+        description="Re-scrape VoxCeleb from YouTube. CS330's voxcelebdownloader.py flags "
+        "work too: --url-directory is --txt, --audio-directory is --out (the cut clips), "
+        "--output-directory (--output-dir) is the feature cache (--features --cache).",
+    )
     p.add_argument(
         "--txt",
+        "--url-directory",
         action="append",
         required=True,
         metavar="[SPLIT=]PATH",
@@ -75,13 +82,23 @@ def add_download_parser(subparsers) -> None:
     )
     p.add_argument(
         "--out",
+        "--audio-directory",
         required=True,
         help="output root: <out>/<split>/wav/<speaker>/<youtube id>/<NNNNN>.wav",
     )
     p.add_argument(
+        "--output-directory",
+        help="CS330: compute the feature cache into this folder (--features --cache DIR)",
+    )
+    p.add_argument(
+        "--force-post-process",
+        action="store_true",
+        help="CS330: accepted; features are recomputed whenever the front end changes",
+    )
+    p.add_argument(
         "--url-template",
-        default=DEFAULT_URL_TEMPLATE,
-        help=f"video URL with {{id}} (default {DEFAULT_URL_TEMPLATE})",
+        default=None,
+        help="video URL with {id} (default: YouTube's watch URL)",
     )
     p.add_argument(
         "--keep-audio",
@@ -112,7 +129,7 @@ def add_download_parser(subparsers) -> None:
         choices=sorted(RELEASES),
         help="which releases (vox2 ones are converted from m4a to wav)",
     )
-    p.add_argument("--out", default="data", help="output root (default: data)")
+    p.add_argument("--out", default="data", help="output root")
     p.add_argument(
         "--mirror",
         default=DEFAULT_MIRROR,
@@ -138,10 +155,10 @@ def add_download_parser(subparsers) -> None:
         ("rirs", "simulated room impulse responses (RIRS_NOISES)"),
     ):
         p = commands.add_parser(name, help=what)
-        p.add_argument("--out", default="data", help="output root (default: data)")
+        p.add_argument("--out", default="data", help="output root")
         p.add_argument("--url", help="download URL (default: openslr.org)")
         p.add_argument("--md5", help="MD5 of the file at --url (default: the published one)")
-        p.add_argument("--keep-archive", action="store_true")
+        p.add_argument("--keep-archive", action="store_true", help="keep the downloaded archive")
         network_args(p, workers=4)
         p.set_defaults(func=cmd_musan if name == "musan" else cmd_rirs)
         if name == "musan":
@@ -155,6 +172,7 @@ def add_download_parser(subparsers) -> None:
                 nargs="+",
                 default=["smallroom", "mediumroom"],
                 choices=["smallroom", "mediumroom", "largeroom"],
+                help="room sizes to keep",
             )
 
 
@@ -191,11 +209,15 @@ def cmd_youtube(args) -> int:
         format_coverage,
         rescrape,
     )
+    from keras_spkid.download.youtube import DEFAULT_URL_TEMPLATE
 
+    args.url_template = args.url_template or DEFAULT_URL_TEMPLATE
     if "{id}" not in args.url_template:
         raise SpkidError(f"--url-template {args.url_template!r} needs an {{id}} placeholder")
     splits = _parse_splits(args.txt)
     out = Path(args.out)
+    if args.output_directory:  # CS330's spectrogram folder: our feature cache
+        args.features, args.cache = True, args.output_directory
     coverage = rescrape(
         splits,
         out,
@@ -215,7 +237,7 @@ def cmd_youtube(args) -> int:
 
 def _build_features(args, out: Path, names: list[str], coverage: dict) -> None:
     """The feature cache of every split that has audio, as ``spkid features`` makes it."""
-    from keras_spkid.cli.main import frontend_from_args
+    from keras_spkid.cli.sources import frontend_from_args
     from keras_spkid.data.feature_cache import FeatureCache
     from keras_spkid.data.voxceleb import scan_voxceleb
 
@@ -224,8 +246,11 @@ def _build_features(args, out: Path, names: list[str], coverage: dict) -> None:
         if not coverage[name]["recovered"]:
             print(f"{name}: no audio, no features")
             continue
+        # CS330's --output-directory holds one data set: S/<split>, where the trainers'
+        # --spectrogram_directory looks; else <out name>-<split> keeps data sets apart.
+        folder = name if args.output_directory else f"{out.name}-{name}"
         cache = FeatureCache(
-            Path(args.cache) / f"{out.name}-{name}",
+            Path(args.cache) / folder,
             frontend,
             dtype=args.dtype,
             min_seconds=args.min_seconds,
@@ -322,9 +347,10 @@ def cmd_rirs(args) -> int:
 
 def main(argv=None) -> int:
     """``python -m keras_spkid.cli.download ...``: the same as ``spkid download ...``."""
+    from keras_spkid.cli.args import new_parser
     from keras_spkid.cli.reporting import run_command
 
-    parser = argparse.ArgumentParser(prog="spkid")
+    parser = new_parser("spkid")
     add_download_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["download", *(sys.argv[1:] if argv is None else argv)])
     return run_command(args.func, args, verbose=getattr(args, "verbose", False))

@@ -12,37 +12,59 @@ same command; unreadable files are listed in ``<OUT stem>.failures.tsv``.
 
 from __future__ import annotations
 
-import argparse
-import os
 from pathlib import Path
 
+from keras_spkid.cli.args import (
+    existing_folder,
+    new_parser,
+    nonnegative_int,
+    output_file,
+    positive_float,
+    positive_int,
+)
 from keras_spkid.cli.reporting import run_command
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-
-def build_parser(prog=None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+def build_parser(prog=None):
+    parser = new_parser(prog, __doc__)
     parser.add_argument("--model", help="a .keras model (default: the built-in model)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--manifest", help="TSV with a 'path' column (and optionally 'speaker')")
-    source.add_argument("--input", help="folder-per-speaker tree: DIR/<speaker>/**/<audio>")
+    source.add_argument(
+        "--input",
+        "--folder",
+        type=existing_folder,
+        help="folder-per-speaker tree: DIR/<speaker>/**/<audio>",
+    )
     parser.add_argument(
         "--root",
         help="folder the manifest's paths are relative to (default: the manifest's folder)",
     )
-    parser.add_argument("--output", required=True, help="the .npz to write")
+    parser.add_argument(
+        "--output",
+        type=output_file,
+        required=True,
+        help="the .npz to write",
+    )
     parser.add_argument(
         "--crops",
-        type=int,
+        type=nonnegative_int,
         default=0,
         help="mean over N fixed crops (voxceleb_trainer: 10); 0 = full utterances",
     )
-    parser.add_argument("--crop_seconds", type=float, default=3.0)
-    parser.add_argument("--workers", type=int, default=None, help="audio decoding threads")
-    parser.add_argument("--chunk_size", type=int, default=512, help="files per resumable part")
+    parser.add_argument(
+        "--crop-seconds", type=positive_float, default=3.0, help="length of each crop, with --crops"
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=None, help="audio decoding threads (default: CPUs)"
+    )
+    parser.add_argument(
+        "--chunk-size", type=positive_int, default=512, help="files per resumable part"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging and TensorFlow's messages"
+    )
     return parser
 
 

@@ -1,7 +1,7 @@
 """``spkid eval ...``: the numbers people compare with papers.
 
 ``fewshot``   N-way x K-shot accuracy table with 95% CIs (query length full/1/2/3 s;
-              ``--segment_seconds``: items are fixed segments of each clip)
+              ``--segment-seconds``: items are fixed segments of each clip)
 ``verify``    EER and minDCF (p_target 0.01, 0.05) on a ``veri_test.txt``-style trial
               list, optional AS-Norm, DET plot; ``--calibrate`` stores a threshold
 ``identify``  closed-set top-1 / top-5 / macro accuracy
@@ -21,7 +21,6 @@ where they are reused by the next command. Each command writes ``<out>/<command>
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import shlex
 from pathlib import Path
@@ -31,6 +30,11 @@ import numpy as np
 from keras_spkid.errors import SpkidError
 
 QUERY_LENGTHS = ("full", "1", "2", "3")
+KNN_METRICS = (
+    "cosine", "euclidean", "sqeuclidean", "manhattan", "chebyshev", "minkowski",
+    "correlation", "braycurtis", "canberra",
+)  # fmt: skip
+"""Distances scikit-learn's brute-force neighbour search takes for dense embeddings."""
 
 
 def _model_source(parser):
@@ -43,12 +47,9 @@ def _model_source(parser):
 
 
 def _catalogue(args):
-    from keras_spkid.cli.main import catalogue_from_args
+    from keras_spkid.cli.sources import catalogue_from_args, has_source
 
-    if not any(
-        getattr(args, flag, None)
-        for flag in ("corpus", "manifest", "folder", "voxceleb", "train_list", "iden_split")
-    ):
+    if not has_source(args):
         raise SpkidError(
             "give --embeddings, or a corpus to embed (--corpus, --manifest, --folder, ...)"
         )
@@ -76,7 +77,7 @@ def _embeddings(args, crops=0, crop_seconds=3.0):
 
     if args.embeddings:
         if getattr(args, "segment_seconds", None):
-            raise SpkidError("--segment_seconds needs audio: give a corpus instead of --embeddings")
+            raise SpkidError("--segment-seconds needs audio: give a corpus instead of --embeddings")
         return EmbeddingSet.load(args.embeddings), None
     catalogue = _catalogue(args)
     return _extract(args, catalogue, crops, crop_seconds), catalogue
@@ -95,6 +96,8 @@ def cmd_fewshot(args) -> int:
     from keras_spkid.evaluation.plots import fewshot_figure
     from keras_spkid.evaluation.report import markdown_table, write_report
 
+    if not args.embeddings and not args.segment_seconds:
+        _check_fewshot_cells(args, _catalogue(args))
     support, catalogue = _embeddings(args)
     speakers = support.require_speakers()
     rows = []
@@ -153,6 +156,11 @@ def cmd_fewshot(args) -> int:
                             "note": str(why),
                         }
                     )
+    if all(r["mean"] is None for r in rows):
+        raise SpkidError(
+            f"--ways {' '.join(map(str, args.ways))} --shots {' '.join(map(str, args.shots))} "
+            f"--queries {args.queries}: no cell can be filled ({rows[0]['note']})"
+        )
     table = markdown_table(
         ["query", "way", "shot", "accuracy (%)"],
         [
@@ -190,6 +198,21 @@ def cmd_fewshot(args) -> int:
         "segment_seconds": args.segment_seconds,
     }
     return _done(write_report(args.out, "fewshot", markdown, data, fewshot_figure(rows)))
+
+
+def _check_fewshot_cells(args, catalogue) -> None:
+    """Fail before extracting anything when no way x shot cell can be filled."""
+    counts = [len(utts) for utts in catalogue.by_speaker().values()]
+    need = min(args.shots) + args.queries
+    eligible = sum(c >= need for c in counts)
+    if eligible < min(args.ways):
+        raise SpkidError(
+            f"--ways {' '.join(map(str, args.ways))} --shots {' '.join(map(str, args.shots))} "
+            f"--queries {args.queries}: no cell can be filled: {eligible} of the "
+            f"{len(counts)} speakers of {catalogue.name or 'the corpus'} have {need} clips "
+            f"(--shots + --queries), at least {min(args.ways)} are needed; lower --queries "
+            "or --ways"
+        )
 
 
 # ----- verify -----
@@ -231,7 +254,7 @@ def cmd_verify(args) -> int:
         test = None
         if args.test_seconds:
             raise SpkidError(
-                "--test_seconds needs audio: give --root/--corpus instead of --embeddings"
+                "--test-seconds needs audio: give --root/--corpus instead of --embeddings"
             )
     else:
         enrol = _trial_embeddings(
@@ -314,7 +337,7 @@ def _split(args, embeddings, catalogue):
     if args.enrol_split or args.test_split:
         if catalogue is None:
             raise SpkidError(
-                "--enrol_split/--test_split need a corpus with splits, not --embeddings"
+                "--enrol-split/--test-split need a corpus with splits, not --embeddings"
             )
         split_of = {u.path: u.split for u in catalogue}
         splits = np.asarray([split_of.get(p) for p in embeddings.paths], dtype=object)
@@ -408,10 +431,10 @@ def _table_command(args) -> str:
         str(args.episodes),
         "--seed",
         str(args.seed),
-        "--segment_seconds",
+        "--segment-seconds",
         f"{args.segment_seconds:g}",
     ]
-    words += ["--max_speakers", str(args.max_speakers)] if args.max_speakers else []
+    words += ["--max-speakers", str(args.max_speakers)] if args.max_speakers else []
     return shlex.join(words)
 
 
@@ -499,23 +522,16 @@ def cmd_calibrate(args) -> int:
     return _done(write_report(args.out, "calibration", "\n".join(lines), data))
 
 
-def _positive_seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
-    return value
-
-
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a rate between 0 and 1, got {text}")
-    return value
-
-
 def add_eval_parser(sub) -> None:
     """Register ``spkid eval`` and its subcommands on an argparse subparsers object."""
-    from keras_spkid.cli.main import _positive_int, add_catalogue_args
+    from keras_spkid.cli.args import (
+        nonnegative_int,
+        output_file,
+        positive_float,
+        positive_int,
+        rate,
+    )
+    from keras_spkid.cli.sources import add_catalogue_args
     from keras_spkid.data.corpora import CORPORA
 
     parser = sub.add_parser(
@@ -526,10 +542,19 @@ def add_eval_parser(sub) -> None:
     p = commands.add_parser("fewshot", help="N-way x K-shot accuracy table with 95%% CIs")
     _model_source(p)
     add_catalogue_args(p, required=False)
-    p.add_argument("--ways", type=_positive_int, nargs="+", default=[3, 5, 10])
-    p.add_argument("--shots", type=_positive_int, nargs="+", default=[1, 5, 10])
-    p.add_argument("--queries", type=_positive_int, default=15, help="queries per speaker")
-    p.add_argument("--episodes", type=_positive_int, default=1000)
+    p.add_argument(
+        "--ways", type=positive_int, nargs="+", default=[3, 5, 10], help="speakers per episode"
+    )
+    p.add_argument(
+        "--shots", type=positive_int, nargs="+", default=[1, 5], help="support clips per speaker"
+    )
+    p.add_argument(
+        "--queries",
+        type=positive_int,
+        default=5,
+        help="queries per speaker (a cell needs speakers with shots + queries clips)",
+    )
+    p.add_argument("--episodes", type=positive_int, default=1000, help="episodes per cell")
     p.add_argument(
         "--query",
         nargs="+",
@@ -538,42 +563,46 @@ def add_eval_parser(sub) -> None:
         help="query length: full utterances or a centre crop of 1, 2 or 3 s",
     )
     p.add_argument(
-        "--segment_seconds",
-        type=_positive_seconds,
+        "--segment-seconds",
+        type=positive_float,
         default=None,
         help="cut each clip into non-overlapping segments of this length, each one "
         "item of its speaker (for one clip per speaker, e.g. librispeech_1utt: 2)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the episodes")
     p.set_defaults(func=cmd_fewshot, crops=0)
 
     p = commands.add_parser("verify", help="EER / minDCF on a trial list; DET plot; calibration")
-    p.add_argument("--trials", required=True, help="trial list: 'label enrol test' lines")
+    p.add_argument(
+        "--trials", required=True, help="trial list: 'label enrol test' lines (veri_test.txt)"
+    )
     p.add_argument("--root", help="audio folder the trial paths are relative to")
     p.add_argument("--corpus", help="take --root from this corpus of $SPKID_DATA")
     _model_source(p)
     p.add_argument(
         "--crops",
-        type=int,
+        type=nonnegative_int,
         default=0,
         help="mean over N fixed 3 s crops (voxceleb_trainer: 10); 0 = full utterances",
     )
     p.add_argument(
-        "--test_seconds",
-        type=float,
+        "--test-seconds",
+        type=positive_float,
         default=None,
         help="cut test utterances to this many seconds (short-utterance trials)",
     )
     p.add_argument("--cohort", help="embeddings .npz of cohort speakers: adds AS-Norm scores")
-    p.add_argument("--cohort_top_k", type=_positive_int, default=200)
+    p.add_argument(
+        "--cohort-top-k", type=positive_int, default=200, help="AS-Norm: cohort scores kept"
+    )
     p.add_argument(
         "--calibrate",
         choices=("eer", "far"),
         help="choose a threshold at the EER point or at --far false accepts",
     )
-    p.add_argument("--far", type=_rate, default=0.01, help="target false-accept rate")
+    p.add_argument("--far", type=rate, default=0.01, help="target false-accept rate")
     p.add_argument(
-        "--save_calibration",
+        "--save-calibration",
         help="where to write calibration.json (default: "
         "<out>/calibration.json; put it next to model.keras to ship it)",
     )
@@ -586,33 +615,49 @@ def add_eval_parser(sub) -> None:
         p = commands.add_parser(name, help=help_text)
         _model_source(p)
         add_catalogue_args(p, required=False)
-        p.add_argument("--crops", type=int, default=0)
-        p.add_argument("--enrol_split", help="manifest split to enrol from (e.g. train)")
-        p.add_argument("--test_split", help="manifest split to test on (e.g. test)")
         p.add_argument(
-            "--test_fraction",
-            type=float,
+            "--crops", type=nonnegative_int, default=0, help="mean over N 3 s crops; 0 = whole"
+        )
+        p.add_argument("--enrol-split", help="manifest split to enrol from (e.g. train)")
+        p.add_argument("--test-split", help="manifest split to test on (e.g. test)")
+        p.add_argument(
+            "--test-fraction",
+            type=rate,
             default=0.5,
             help="without splits: share of each speaker's recordings tested",
         )
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=int, default=0, help="seeds the recording split")
         if name == "knn":
-            p.add_argument("--k", type=_positive_int, default=5)
-            p.add_argument("--metric", default="cosine", help="any scikit-learn metric")
-            p.add_argument("--weights", choices=("uniform", "distance"), default="uniform")
+            p.add_argument("--k", type=positive_int, default=5, help="neighbours")
+            p.add_argument(
+                "--metric",
+                choices=KNN_METRICS,
+                default="cosine",
+                help="embedding distance",
+            )
+            p.add_argument(
+                "--weights",
+                choices=("uniform", "distance"),
+                default="uniform",
+                help="how neighbours vote",
+            )
         p.set_defaults(func=func)
 
     p = commands.add_parser("trials", help="write a trial list for a labelled corpus")
     add_catalogue_args(p)
-    p.add_argument("--output", required=True)
-    p.add_argument("--targets_per_speaker", type=_positive_int, default=20)
-    p.add_argument("--nontargets_per_target", type=_positive_int, default=1)
+    p.add_argument("--output", type=output_file, required=True, help="the trial list to write")
     p.add_argument(
-        "--same_recording",
+        "--targets-per-speaker", type=positive_int, default=20, help="same-speaker pairs each"
+    )
+    p.add_argument(
+        "--nontargets-per-target", type=positive_int, default=1, help="different-speaker pairs"
+    )
+    p.add_argument(
+        "--same-recording",
         action="store_true",
         help="allow target pairs from one recording (default: cross-recording only)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the pairs")
     p.set_defaults(func=cmd_trials)
 
     p = commands.add_parser(
@@ -622,12 +667,16 @@ def add_eval_parser(sub) -> None:
     )
     p.add_argument("--model", help="a .keras model (default: the built-in model)")
     p.add_argument(
-        "--corpora", nargs="+", choices=CORPORA, default=["wuw_corpus_ii", "librispeech_1utt"]
+        "--corpora",
+        nargs="+",
+        choices=CORPORA,
+        default=["wuw_corpus_ii", "librispeech_1utt"],
+        help="corpora whose dev speakers calibrate",
     )
     p.add_argument("--split", default="dev", help="speakers to calibrate on (never the test ones)")
     p.add_argument(
-        "--segment_seconds",
-        type=_positive_seconds,
+        "--segment-seconds",
+        type=positive_float,
         default=2.0,
         help="corpora with one clip per speaker are cut into segments this long",
     )
@@ -637,11 +686,11 @@ def add_eval_parser(sub) -> None:
         default="eer",
         help="threshold at the equal-error point or at --far false accepts",
     )
-    p.add_argument("--far", type=_rate, default=0.01, help="target false-accept rate")
+    p.add_argument("--far", type=rate, default=0.01, help="target false-accept rate")
     p.add_argument("--seed", type=int, default=0, help="seeds the balancing subsample")
     p.add_argument("--out", default="runs/calibration", help="folder for the report and embeddings")
     p.add_argument(
-        "--save_calibration",
+        "--save-calibration",
         help="where to write calibration.json (default: "
         "<out>/calibration.json; put it next to model.keras to ship it)",
     )
@@ -670,19 +719,23 @@ def add_eval_parser(sub) -> None:
         default=list(CORPORA),
         help="test splits for few-shot accuracy (verification: wuw_corpus_ii)",
     )
-    p.add_argument("--ways", type=_positive_int, nargs="+", default=[5, 10])
-    p.add_argument("--shots", type=_positive_int, nargs="+", default=[1, 5])
-    p.add_argument("--episodes", type=_positive_int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--segment_seconds",
-        type=_positive_seconds,
+        "--ways", type=positive_int, nargs="+", default=[5, 10], help="speakers per episode"
+    )
+    p.add_argument(
+        "--shots", type=positive_int, nargs="+", default=[1, 5], help="support clips per speaker"
+    )
+    p.add_argument("--episodes", type=positive_int, default=1000, help="episodes per cell")
+    p.add_argument("--seed", type=int, default=0, help="seeds the episodes")
+    p.add_argument(
+        "--segment-seconds",
+        type=positive_float,
         default=2.0,
         help="librispeech_1utt (one clip per speaker): segment length",
     )
     p.add_argument(
-        "--max_speakers",
-        type=_positive_int,
+        "--max-speakers",
+        type=positive_int,
         default=None,
         help="only the first N test speakers of each corpus (quick checks)",
     )

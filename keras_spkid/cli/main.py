@@ -17,148 +17,25 @@ exit status 2; nothing already written is lost.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
+from pathlib import Path
 
+from keras_spkid.cli.args import (
+    existing_file,
+    new_parser,
+    nonnegative_int,
+    output_file,
+    positive_int,
+)
 from keras_spkid.cli.reporting import run_command
+from keras_spkid.cli.sources import (
+    add_cache_args,
+    add_catalogue_args,
+    add_frontend_args,
+    cache_from_args,
+    catalogue_from_args,
+)
 from keras_spkid.errors import SpkidError
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def add_catalogue_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    """Flags that say which corpus to read (exactly one source, or none if not ``required``)."""
-    group = parser.add_argument_group("corpus (one of)")
-    source = group.add_mutually_exclusive_group(required=required)
-    source.add_argument(
-        "--corpus",
-        help="name of a corpus under $SPKID_DATA / ../shared/data "
-        "(wuw_corpus_ii, librispeech_1utt, fsdd)",
-    )
-    source.add_argument("--manifest", help="MANIFEST.tsv with speaker and path columns")
-    source.add_argument("--folder", help="folder-per-speaker tree: <folder>/<speaker>/**/audio")
-    source.add_argument(
-        "--voxceleb",
-        help="VoxCeleb root holding wav/ or aac/ (<root>/wav/<id>/<youtube id>/<NNNNN>.wav)",
-    )
-    source.add_argument(
-        "--train-list",
-        help="voxceleb_trainer train list ('id00012 id00012/21Uxsk56VDQ/00001.wav'); needs --root",
-    )
-    source.add_argument(
-        "--iden-split",
-        help="VoxCeleb1 iden_split.txt ('1 id10001/<yt>/"
-        "00001.wav'; splits train/val/test); needs --root (the wav folder)",
-    )
-    group.add_argument(
-        "--root",
-        help="audio root for --manifest (default: its folder), --train-list and --iden-split",
-    )
-    group.add_argument(
-        "--split", nargs="+", help="keep only these manifest splits (e.g. train dev)"
-    )
-
-
-def catalogue_from_args(args):
-    """Build the Catalogue that ``add_catalogue_args`` flags describe."""
-    from keras_spkid.data import catalogue, corpora, voxceleb
-
-    if args.corpus:
-        result = corpora.load_corpus(args.corpus)
-    elif args.manifest:
-        result = catalogue.read_manifest(args.manifest, args.root)
-    elif args.folder:
-        result = catalogue.scan_folder(args.folder)
-    elif args.voxceleb:
-        result = voxceleb.scan_voxceleb(args.voxceleb)
-    else:
-        if not args.root:
-            flag = "--train-list" if args.train_list else "--iden-split"
-            raise SpkidError(f"{flag} needs --root, the folder its paths are relative to")
-        if args.train_list:
-            result = voxceleb.read_train_list(args.train_list, args.root)
-        else:
-            parts = voxceleb.read_iden_split(args.iden_split, args.root)
-            result = catalogue.Catalogue(
-                args.root, [u for part in parts.values() for u in part], "voxceleb1_iden"
-            )
-    if args.split:
-        result = result.filter(split=args.split)
-        if not len(result):
-            raise SpkidError(f"no utterances in split(s) {args.split}")
-    return result
-
-
-def add_frontend_args(parser: argparse.ArgumentParser) -> None:
-    """Flags of the LogMel front end (they key the feature cache)."""
-    group = parser.add_argument_group("front end (log-mel filterbanks)")
-    group.add_argument("--n-mels", type=_positive_int, default=64)
-    group.add_argument("--n-fft", type=_positive_int, default=512)
-    group.add_argument("--win-length", type=_positive_int, default=400, help="samples (25 ms)")
-    group.add_argument("--hop-length", type=_positive_int, default=160, help="samples (10 ms)")
-    group.add_argument("--fmin", type=float, default=20.0)
-    group.add_argument("--fmax", type=float, default=7600.0)
-    group.add_argument("--window", choices=("hann", "hamming"), default="hann")
-    group.add_argument("--normalize", choices=("mean", "mean_var", "none"), default="mean")
-
-
-def frontend_from_args(args):
-    """The LogMel layer that ``add_frontend_args`` flags describe."""
-    from keras_spkid.audio.frontend import LogMel
-
-    try:
-        return LogMel(
-            n_mels=args.n_mels, n_fft=args.n_fft, win_length=args.win_length,
-            hop_length=args.hop_length, fmin=args.fmin, fmax=args.fmax, window=args.window,
-            normalize=None if args.normalize == "none" else args.normalize,
-        )  # fmt: skip
-    except ValueError as error:
-        raise SpkidError(f"front end: {error}") from None
-
-
-def add_cache_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cache", default="cache", help="feature cache folder (default: cache)")
-    parser.add_argument("--dtype", choices=("float16", "float32"), default="float16")
-    parser.add_argument(
-        "--min-seconds",
-        type=float,
-        default=0.2,
-        help="shorter clips go to failures.tsv (default 0.2)",
-    )
-
-
-def cache_from_args(args):
-    from keras_spkid.data.feature_cache import FeatureCache
-
-    return FeatureCache(
-        os.path.join(args.cache, _catalogue_slug(args)), frontend_from_args(args),
-        dtype=args.dtype, min_seconds=args.min_seconds,
-        shard_size=getattr(args, "shard_size", 256),
-    )  # fmt: skip
-
-
-def _catalogue_slug(args) -> str:
-    """Cache sub-folder of a corpus, so two corpora never share shards."""
-    source = (
-        args.corpus
-        or args.manifest
-        or args.folder
-        or args.voxceleb
-        or args.train_list
-        or args.iden_split
-    )
-    name = os.path.basename(os.path.normpath(source))
-    if name == "MANIFEST.tsv":
-        name = os.path.basename(os.path.dirname(os.path.abspath(source)))
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def cmd_catalogue(args) -> int:
@@ -192,6 +69,7 @@ def cmd_catalogue(args) -> int:
                 for u in part
             ]
             catalogue = Catalogue(catalogue.root, merged, catalogue.name)
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         write_manifest(catalogue, args.output)
         print(f"wrote {args.output}")
     return 0
@@ -279,9 +157,11 @@ def cmd_export(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spkid", description=__doc__.split("\n")[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+def build_parser():
+    parser = new_parser("spkid", __doc__)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging and TensorFlow's own messages"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("catalogue", help="summarise a corpus; write a manifest with splits")
@@ -291,17 +171,27 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("speaker", "recording"),
         help="make speaker-disjoint or recording-disjoint splits",
     )
-    p.add_argument("--fractions", default="train=0.8,dev=0.1,test=0.1")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", help="write the catalogue (with splits) as MANIFEST.tsv")
+    p.add_argument(
+        "--fractions",
+        default="train=0.8,dev=0.1,test=0.1",
+        help="split names and shares, with --split-by",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds the split")
+    p.add_argument(
+        "--output", type=output_file, help="write the catalogue (with splits) as MANIFEST.tsv"
+    )
     p.set_defaults(func=cmd_catalogue)
 
     p = sub.add_parser("features", help="compute the log-mel feature cache (resumable)")
     add_catalogue_args(p)
     add_frontend_args(p)
     add_cache_args(p)
-    p.add_argument("--shard-size", type=_positive_int, default=256)
-    p.add_argument("--workers", type=_positive_int, default=None, help="decoding threads")
+    p.add_argument(
+        "--shard-size", type=positive_int, default=256, help="utterances per resumable shard"
+    )
+    p.add_argument(
+        "--workers", type=positive_int, default=None, help="decoding threads (default: CPUs)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_features)
 
@@ -309,47 +199,52 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalogue_args(p)
     add_frontend_args(p)
     add_cache_args(p)
-    p.add_argument("--num_way", type=_positive_int, default=5)
-    p.add_argument("--num_support", type=_positive_int, default=5)
-    p.add_argument("--num_query", type=int, default=15)
-    p.add_argument("--support_frames", type=_positive_int, default=200)
+    p.add_argument("--num-way", type=positive_int, default=5, help="speakers per episode (N)")
     p.add_argument(
-        "--query_frames",
-        type=_positive_int,
+        "--num-support", type=positive_int, default=5, help="support clips per speaker (K)"
+    )
+    p.add_argument("--num-query", type=nonnegative_int, default=5, help="queries per speaker (Q)")
+    p.add_argument("--support-frames", type=positive_int, default=200, help="support crop length")
+    p.add_argument(
+        "--query-frames",
+        type=positive_int,
         nargs="+",
         default=[200],
         help="one length, or MIN MAX for variable-length queries",
     )
     p.add_argument(
-        "--segment_frames",
-        type=_positive_int,
+        "--segment-frames",
+        type=positive_int,
         default=None,
         help="cut long clips into segments of this many frames",
     )
-    p.add_argument("--batch_size", type=_positive_int, default=4, help="episodes per batch")
-    p.add_argument("--count", type=_positive_int, default=100, help="episodes to draw")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--batch-size", type=positive_int, default=4, help="episodes per batch")
+    p.add_argument("--count", type=positive_int, default=100, help="episodes to draw")
+    p.add_argument("--seed", type=int, default=0, help="seeds the episodes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_episodes)
 
     p = sub.add_parser(
         "export",
         help="package a trained model: raw-audio .keras (+ SavedModel, "
-        "LiteRT .tflite) with its calibration and config",
+        "LiteRT .tflite, ONNX) with its calibration and config",
     )
-    p.add_argument("--model", required=True, help="e.g. runs/NAME/best/model.keras")
+    p.add_argument(
+        "--model", type=existing_file, required=True, help="e.g. runs/NAME/best/model.keras"
+    )
     p.add_argument("--output", required=True, help="folder to write")
     p.add_argument(
         "--calibration",
+        type=existing_file,
         help="calibration.json to ship with it (default: the one beside --model, if any)",
     )
     p.add_argument(
         "--format",
         nargs="+",
-        choices=("keras", "savedmodel", "tflite"),
+        choices=("keras", "savedmodel", "tflite", "onnx"),
         default=["keras"],
-        help="model.keras is always written; savedmodel adds "
-        "saved_model/, tflite adds model.tflite (LiteRT, builtin ops)",
+        help="model.keras is always written; savedmodel adds saved_model/, tflite adds "
+        "model.tflite (LiteRT, builtin ops), onnx adds model.onnx (onnxruntime)",
     )
     p.set_defaults(func=cmd_export)
 
@@ -382,7 +277,7 @@ def main(argv=None) -> int:
         entry = getattr(importlib.import_module(module), function)
         return entry(argv[1:], prog=f"spkid {argv[0]}")
     args = build_parser().parse_args(argv)
-    return run_command(args.func, args, verbose=args.verbose)
+    return run_command(args.func, args, verbose=getattr(args, "verbose", False))
 
 
 if __name__ == "__main__":

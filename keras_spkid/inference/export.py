@@ -11,7 +11,9 @@ beside it. :func:`export_model` writes, into one folder:
   ``keras.Model.export`` for TF Serving / TFLite converters (signature ``serve`` taking
   ``waveform`` float32 ``[batch, samples]``);
 * ``model.tflite`` (``formats`` with ``"tflite"``): the same model for the LiteRT
-  (TFLite) interpreter on phones and small boards; see :func:`export_tflite`.
+  (TFLite) interpreter on phones and small boards; see :func:`export_tflite`;
+* ``model.onnx`` (``formats`` with ``"onnx"``): the same model for onnxruntime; see
+  :mod:`keras_spkid.inference.onnx_export`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from keras_spkid.atomic import atomic_path, remove, write_text_atomic
 from keras_spkid.inference.model_io import ModelError, load_embedding_model
 from keras_spkid.scoring.calibration import CALIBRATION_FILE, Calibration
 
-FORMATS = ("keras", "savedmodel", "tflite")
+FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 
 
 def export_tflite(model: keras.Model, target, source="model") -> Path:
@@ -106,7 +108,7 @@ def export_model(
     Returns the paths written.
 
     Raises:
-        ModelError: ``model_path`` cannot be loaded, or (``"tflite"``) converted.
+        ModelError: ``model_path`` cannot be loaded, or (``"tflite"``, ``"onnx"``) converted.
     """
     unknown = set(formats) - set(FORMATS)
     if unknown:
@@ -143,4 +145,8 @@ def export_model(
         written.append(saved)
     if "tflite" in formats:
         written.append(export_tflite(loaded.model, out_dir / "model.tflite", model_path))
+    if "onnx" in formats:
+        from keras_spkid.inference.onnx_export import export_onnx
+
+        written.append(export_onnx(loaded.model, out_dir / "model.onnx", model_path))
     return written

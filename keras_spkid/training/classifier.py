@@ -13,9 +13,6 @@ e.g. the VoxCeleb1 identification split), and the best encoder is exported.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import ClassVar
-
 import tensorflow as tf
 
 from keras_spkid.audio.frontend import SpecAugment
@@ -23,63 +20,10 @@ from keras_spkid.data.episodes import EpisodeSpec, speaker_batch_dataset
 from keras_spkid.evaluation.fewshot import FewShotEvaluator
 from keras_spkid.losses import get_loss_head
 from keras_spkid.models import build_encoder
-from keras_spkid.training.config import RunConfig
+from keras_spkid.training.config import ClassifierConfig
 from keras_spkid.training.data import corpus_store
 from keras_spkid.training.runtime import setup_runtime
 from keras_spkid.training.trainer import Trainer, TrainingTask
-
-LOSSES = ("softmax", "amsoftmax", "aamsoftmax", "angleproto", "ge2e", "triplet")
-CLASSIFYING_LOSSES = ("softmax", "amsoftmax", "aamsoftmax")
-
-
-@dataclasses.dataclass
-class ClassifierConfig(RunConfig):
-    """Every setting of a classifier / metric-learning run (saved as ``config.json``)."""
-
-    encoder: str = "sacnn"
-    loss: str = "softmax"
-    embedding_dim: int | None = None
-    margin: float | None = None
-    scale: float | None = None
-    speakers_per_batch: int = 32
-    clips_per_speaker: int = 1
-    frames: int = 200
-    num_train_iterations: int = 2000
-    test_interval: int = 100
-    val_way: int = 5
-    val_shot: int = 5
-    val_tasks: int = 200
-    spec_augment: bool = False
-    val_mode: str = "fewshot"
-    log_dir: str = "runs/classifier"
-    val_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
-    segment_frames: int | None = None
-
-    POSITIVE: ClassVar[tuple[str, ...]] = RunConfig.POSITIVE + (
-        "speakers_per_batch",
-        "clips_per_speaker",
-        "frames",
-        "val_way",
-        "val_shot",
-        "val_tasks",
-    )
-
-    def problems(self) -> list[str]:
-        found = super().problems()
-        if self.loss not in LOSSES:
-            found.append(f"--loss must be one of {', '.join(LOSSES)} (got {self.loss!r})")
-        if self.loss in ("angleproto", "ge2e", "triplet") and self.clips_per_speaker < 2:
-            found.append(f"--loss {self.loss} needs --clips_per_speaker >= 2")
-        if self.loss == "triplet" and self.clips_per_speaker != 2:
-            found.append("--loss triplet uses --clips_per_speaker 2 (anchor, positive)")
-        if self.val_mode not in ("fewshot", "closed_set"):
-            found.append(f"--val_mode must be fewshot or closed_set (got {self.val_mode!r})")
-        if self.val_mode == "closed_set" and self.loss not in CLASSIFYING_LOSSES:
-            found.append(
-                f"--val_mode closed_set needs a classifying loss "
-                f"({', '.join(CLASSIFYING_LOSSES)}), not {self.loss}"
-            )
-        return found
 
 
 class ClassifierTask(TrainingTask):

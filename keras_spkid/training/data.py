@@ -5,19 +5,29 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from keras_spkid.data.catalogue import read_manifest
+from keras_spkid.data.catalogue import read_manifest, scan_folder
 from keras_spkid.data.corpora import load_corpus
 from keras_spkid.data.feature_cache import FeatureCache
 from keras_spkid.data.store import UtteranceStore
+from keras_spkid.data.voxceleb import scan_voxceleb
 from keras_spkid.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 
 def open_corpus(name_or_manifest: str):
-    """A corpus name under the data root, or the path of a MANIFEST.tsv."""
+    """A corpus name under the data root, the path of a MANIFEST.tsv, or an audio folder.
+
+    A folder is read as VoxCeleb (``<folder>/wav/<id>/<youtube id>/<NNNNN>.wav``) when it
+    holds ``wav/`` or ``aac/``, else as a folder-per-speaker tree; it has no splits.
+    """
     if name_or_manifest.endswith(".tsv"):
         return read_manifest(name_or_manifest)
+    folder = Path(name_or_manifest)
+    if folder.is_dir():
+        if any((folder / name).is_dir() for name in ("wav", "aac")):
+            return scan_voxceleb(folder)
+        return scan_folder(folder)
     return load_corpus(name_or_manifest)
 
 

@@ -19,16 +19,14 @@ replacement, as a pure function of ``(seed, step)`` so resumed runs see the same
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from typing import ClassVar
 
 import keras
 import tensorflow as tf
 
 from keras_spkid.data.episodes import clip_batch_dataset
 from keras_spkid.models import build_encoder
-from keras_spkid.training.config import RunConfig
+from keras_spkid.training.config import MAEConfig
 from keras_spkid.training.data import corpus_store
 from keras_spkid.training.runtime import setup_runtime
 from keras_spkid.training.trainer import Trainer, TrainingTask
@@ -38,42 +36,6 @@ logger = logging.getLogger(__name__)
 STRIP_FRAMES = 10
 BOX_BINS, BOX_FRAMES = 16, 30
 TRUNK_LAYER = "block6_pool"
-
-
-@dataclasses.dataclass
-class MAEConfig(RunConfig):
-    """Every setting of an MAE run; saved as ``config.json`` next to checkpoints."""
-
-    mask: str = "strips"
-    mask_ratio: float = 0.75
-    learning_rate: float = 5e-3
-    batch_size: int = 64
-    test_interval: int = 250
-    val_batches: int = 10
-    log_dir: str = "runs/mae"
-    crop_frames: int = 192
-
-    POSITIVE: ClassVar[tuple[str, ...]] = RunConfig.POSITIVE + ("batch_size", "val_batches")
-
-    def problems(self) -> list[str]:
-        found = super().problems()
-        if self.mask not in ("strips", "boxes"):
-            found.append(f"--mask must be 'strips' or 'boxes' (got {self.mask!r})")
-        if not 0.0 < self.mask_ratio < 1.0:
-            found.append(f"--mask_ratio must be in (0, 1) (got {self.mask_ratio})")
-        if self.encoder != "conv6":
-            found.append(
-                f"--encoder {self.encoder}: MAE pre-training supports conv6 "
-                "(the CS330 encoder) only"
-            )
-        if self.crop_frames < 64 or self.crop_frames % 64:
-            found.append(
-                f"--crop_frames must be a multiple of 64 (got {self.crop_frames}): "
-                "the six 2x2 pools and upsamplings must round-trip"
-            )
-        if self.n_mels % 64:
-            found.append(f"--n_mels must be a multiple of 64 for conv6 MAE (got {self.n_mels})")
-        return found
 
 
 def make_mask(frames: int, bins: int, batch: int, kind: str, ratio: float, seed):

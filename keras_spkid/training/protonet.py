@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import ClassVar
 
 import keras
 import tensorflow as tf
@@ -30,79 +29,12 @@ from keras_spkid.losses.prototypical import (
     prototypical_loss,
 )
 from keras_spkid.models import build_encoder, feature_encoder
-from keras_spkid.training.config import RunConfig
+from keras_spkid.training.config import LOSS_DISTANCES, ProtonetConfig
 from keras_spkid.training.data import corpus_store
 from keras_spkid.training.runtime import setup_runtime
 from keras_spkid.training.trainer import Trainer, TrainingTask
 
 logger = logging.getLogger(__name__)
-
-LOSS_DISTANCES = {
-    "proto": "squared_euclidean",
-    "proto_euclidean": "euclidean",
-    "proto_cosine": "cosine",
-}
-"""``--loss`` names and the distance of :data:`keras_spkid.losses.prototypical.DISTANCES`
-each one uses."""
-
-
-@dataclasses.dataclass
-class ProtonetConfig(RunConfig):
-    """Every setting of a protonet run; saved as ``config.json`` next to checkpoints."""
-
-    num_way: int = 5
-    num_support: int = 5
-    num_query: int = 15
-    batch_size: int = 4
-    test_tasks: int = 1000
-    val_tasks: int = 200
-    log_dir: str = "runs/protonet"
-    embedding_dim: int | None = None
-    loss: str = "proto"
-    variable_query: bool = False
-    support_frames: int = 200
-    query_frames: int = 200
-    min_query_frames: int = 100
-    gc_weight: float = 0.0
-    spec_augment: bool = False
-    channel_augment: bool = False
-    init_from: str | None = None
-    val_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
-    test_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
-    test_split: str = "test"
-    segment_frames: int | None = None
-
-    POSITIVE: ClassVar[tuple[str, ...]] = RunConfig.POSITIVE + (
-        "num_way",
-        "num_support",
-        "num_query",
-        "batch_size",
-        "test_tasks",
-        "val_tasks",
-        "support_frames",
-        "query_frames",
-    )
-
-    def problems(self) -> list[str]:
-        found = super().problems()
-        if self.loss not in LOSS_DISTANCES:
-            found.append(f"--loss must be one of {', '.join(LOSS_DISTANCES)} (got {self.loss!r})")
-        if self.gc_weight < 0:
-            found.append(f"--gc_weight must be >= 0 (got {self.gc_weight})")
-        if self.variable_query and not 1 <= self.min_query_frames <= self.query_frames:
-            found.append("--min_query_frames must be between 1 and --query_frames")
-        if self.init_from and not Path(self.init_from).is_file():
-            found.append(f"--init_from {self.init_from}: file not found")
-        return found
-
-    @property
-    def spec(self) -> EpisodeSpec:
-        query = (
-            (self.min_query_frames, self.query_frames) if self.variable_query else self.query_frames
-        )
-        return EpisodeSpec(
-            self.num_way, self.num_support, self.num_query, self.support_frames, query
-        )
 
 
 class ProtoNetTask(TrainingTask):

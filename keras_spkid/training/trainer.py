@@ -31,6 +31,7 @@ import tensorflow as tf
 from keras_spkid.atomic import atomic_path, remove, write_text_atomic
 from keras_spkid.models.registry import with_frontend
 from keras_spkid.training.checkpoints import CheckpointManager
+from keras_spkid.training.progress import progress_bar
 from keras_spkid.training.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -228,7 +229,7 @@ class Trainer:
             kind: tf.summary.create_file_writer(str(self.log_dir / "tensorboard" / kind))
             for kind in ("train", "val")
         }
-        progbar = keras.utils.Progbar(num_steps, verbose=1 if self.verbose else 0, unit_name="step")
+        progbar = progress_bar(num_steps, self.verbose)
         totals, count, start_time, history = {}, 0, time.perf_counter(), []
         iterator = iter(dataset)
         metrics = {}

@@ -73,30 +73,21 @@ def test_fewshot_table(out):
     assert "| full | 5 | 5 |" in markdown and (out / "fewshot.png").stat().st_size > 1000
 
 
-def test_fewshot_cell_that_cannot_be_formed_says_why(out):
+def test_fewshot_cell_that_cannot_be_formed_says_why(out, capsys):
+    common = ["eval", "fewshot", "--embeddings", str(_embeddings(out)), "--episodes", "10"]
+    # 2 test speakers have 16 clips (1 shot + 15 queries), none has 25 (10 + 15)
+    big = ["--ways", "2", "--shots", "1", "10", "--queries", "15", "--out", str(out / "big")]
+    assert spkid(common + big) == 0
+    rows = json.loads((out / "big" / "fewshot.json").read_text())["rows"]
+    assert rows[0]["mean"] is not None
+    assert rows[1]["mean"] is None and "need 2 speakers with 25 clips" in rows[1]["note"]
+    capsys.readouterr()
+    none = ["--ways", "5", "--shots", "10", "--queries", "15", "--out", str(out / "none")]
+    assert spkid(common + none) == 2  # no cell at all: an error, not a blank table
+    err = capsys.readouterr().err
     assert (
-        spkid(
-            [
-                "eval",
-                "fewshot",
-                "--embeddings",
-                str(_embeddings(out)),
-                "--ways",
-                "5",
-                "--shots",
-                "10",
-                "--queries",
-                "15",
-                "--episodes",
-                "10",
-                "--out",
-                str(out / "big"),
-            ]
-        )
-        == 0
+        err.startswith("error: --ways 5 --shots 10 --queries 15: no cell") and err.count("\n") == 1
     )
-    row = json.loads((out / "big" / "fewshot.json").read_text())["rows"][0]
-    assert row["mean"] is None and "need 5 speakers with 25 clips" in row["note"]
 
 
 def test_trials_verify_and_calibration(out, shared_data):

@@ -115,3 +115,36 @@ def test_export_tflite_rejects_ops_outside_the_builtins(tmp_path):
         export_tflite(model, tmp_path / "model.tflite", "odd.keras")
     assert "\n" not in str(caught.value)
     assert not list(tmp_path.iterdir())
+
+
+def test_export_onnx_parity_with_onnxruntime(tmp_path, speech):
+    """spkid export --format onnx: onnxruntime gives the .keras embeddings (batch, lengths)."""
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (requirements)")
+    pytest.importorskip("tf2onnx", reason="tf2onnx not installed (requirements.txt)")
+    out = tmp_path / "exported"
+    code = spkid(
+        ["export", "--model", str(DEFAULT_MODEL), "--output", str(out), "--format", "onnx"]
+    )
+    assert code == 0
+    reference = load_embedding_model(out / "model.keras")
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["waveform"]
+    for seconds in (1.0, 3.7):
+        wave = speech[None, : round(seconds * 16000)]
+        embedding = session.run(None, {"waveform": wave})[0]
+        assert embedding.shape == (1, reference.dim)
+        np.testing.assert_allclose(embedding, reference.model(wave).numpy(), rtol=0, atol=1e-4)
+    batch = np.stack([speech[:32000], speech[16000:48000]])
+    np.testing.assert_allclose(
+        session.run(None, {"waveform": batch})[0], reference.model(batch).numpy(), atol=1e-4
+    )
+
+
+def test_matmul_logmel_matches_logmel_on_speech(speech):
+    from keras_spkid.inference.onnx_export import MatmulLogMel
+
+    for config in ({}, {"window": "hamming", "normalize": "mean_var", "n_mels": 40}):
+        layer = LogMel(**config)
+        matmul = MatmulLogMel.from_config(layer.get_config())
+        wave = speech[None, :40000]
+        np.testing.assert_allclose(matmul(wave).numpy(), layer(wave).numpy(), atol=2e-3)

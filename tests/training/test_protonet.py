@@ -176,7 +176,8 @@ def test_cli_bad_flags_are_one_line_errors(tiny_corpus, cache_dir, tmp_path):
         "--quiet",
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: 50-way")
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --num-way 50")
+    assert not (tmp_path / "x").exists()  # refused before any work
     result = _cli("--num_way", "0")
     assert result.returncode == 2 and "--num_way must be >= 1" in result.stderr
 

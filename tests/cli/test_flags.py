@@ -1,0 +1,288 @@
+"""One flag style across every command: help and defaults, aliases, one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keras_spkid.cli import celeb, embed, main, train
+from keras_spkid.training.progress import PlainProgress, progress_bar
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _demo_parser():
+    spec = importlib.util.spec_from_file_location("gradio_demo", REPO / "apps" / "gradio_demo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_parser()
+
+
+def _all_parsers():
+    """``{command: parser}`` for every command and subcommand a user can run."""
+    found = {}
+
+    def walk(name, parser):
+        found[name] = parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    walk(f"{name} {sub_name}", sub)
+
+    walk("spkid", main.build_parser())
+    for kind in ("protonet", "mae", "classifier"):
+        walk(f"train-{kind}", train.build_parser(kind))
+    walk("extract-embeds", embed.build_parser())
+    walk("closest-celeb", celeb.build_parser())
+    walk("gradio_demo", _demo_parser())
+    return found
+
+
+def test_every_flag_has_help_a_default_and_the_hyphen_style():
+    parsers = _all_parsers()
+    assert {"spkid eval fewshot", "spkid download youtube", "train-protonet"} <= set(parsers)
+    for name, parser in parsers.items():
+        for action in parser._actions:
+            if not action.option_strings or isinstance(action, argparse._HelpAction):
+                continue
+            first = action.option_strings[-1 if action.option_strings[0] == "-v" else 0]
+            assert action.help, f"{name} {first}: no help"
+            assert "_" not in first, f"{name} {first}: underscore spelling shown first"
+        text = parser.format_help()
+        if name == "train-protonet":
+            assert "(default: 5)" in text and "--num-way NUM_WAY (also --nb-class-train)" in text
+
+
+def test_old_and_reference_spellings_are_aliases():
+    parser = train.build_parser("protonet")
+    args = parser.parse_args(
+        ["--num_way", "3", "--num-support", "2", "--n_query", "4", "--use_GC", "True"]
+        + ["--use_variable", "False", "--spec_augment", "--learning_rate=0.01"]
+    )
+    assert (args.num_way, args.num_support, args.num_query) == (3, 2, 4)
+    assert args.use_gc is True and args.variable_query is False and args.spec_augment is True
+    assert args.learning_rate == 0.01
+    mae = train.build_parser("mae").parse_args(["--num_iterations", "7", "--mask_ratio", "0.5"])
+    assert mae.num_train_iterations == 7 and mae.mask_ratio == 0.5
+    spkid = main.build_parser()
+    for spelling in ("--num_way", "--num-way"):
+        assert spkid.parse_args(["episodes", "--corpus", "x", spelling, "7"]).num_way == 7
+    youtube = spkid.parse_args(
+        ["download", "youtube", "--url-directory", "u", "--audio-directory", "a"]
+        + ["--output-dir", "s"]
+    )
+    assert (youtube.txt, youtube.out, youtube.output_directory) == (["u"], "a", "s")
+
+
+@pytest.mark.parametrize(
+    "parser, argv, flag",
+    [
+        ("celeb", ["query", "--gallery", "g", "--audio", "a", "--top_k", "0"], "--top-k"),
+        ("celeb", ["query", "--gallery", "g", "--audio", "a", "--top_k", "-3"], "--top-k"),
+        ("celeb", ["query", "--gallery", "g", "--audio", "a", "--crops", "-1"], "--crops"),
+        (
+            "celeb",
+            ["build", "--embeddings", "e", "--output", "o", "--threshold", "nan"],
+            "--threshold",
+        ),  # fmt: skip
+        ("embed", ["--crops", "-1"], "--crops"),
+        ("embed", ["--crop_seconds", "0"], "--crop-seconds"),
+        ("embed", ["--chunk_size", "0"], "--chunk-size"),
+        ("embed", ["--workers", "-1"], "--workers"),
+        ("spkid", ["eval", "verify", "--trials", "t", "--test_seconds", "-1"], "--test-seconds"),
+        ("spkid", ["eval", "knn", "--metric", "nosuch"], "--metric"),
+        ("spkid", ["features", "--corpus", "x", "--n-mels", "100000"], "--n-mels"),
+        ("spkid", ["features", "--corpus", "x", "--workers", "-1"], "--workers"),
+        ("protonet", ["--n_mels", "100000"], "--n-mels"),
+        ("protonet", ["--learning_rate", "nan"], "--learning-rate"),
+        ("demo", ["--port", "99999"], "--port"),
+    ],
+)
+def test_bad_numbers_are_one_line_naming_the_flag(parser, argv, flag, tmp_path, capsys):
+    if parser == "embed":
+        argv = ["--input", str(tmp_path), "--output", str(tmp_path / "o.npz"), *argv]
+    build = {
+        "celeb": celeb.build_parser,
+        "embed": embed.build_parser,
+        "spkid": main.build_parser,
+        "protonet": lambda: train.build_parser("protonet"),
+        "demo": _demo_parser,
+    }[parser]
+    with pytest.raises(SystemExit) as exit_info:
+        build().parse_args(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: argument ") and err.count("\n") == 1 and flag in err
+
+
+def test_output_that_cannot_be_written_is_refused_before_work(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for output, message in (
+        (blocker / "sub" / "out.npz", "it is a file"),  # a file where a folder should be
+        (tmp_path, "is a folder"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            embed.main(["--input", str(tmp_path), "--output", str(output)])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "--output" in err and message in err and err.count("\n") == 1
+
+
+def test_catalogue_output_in_a_missing_folder_creates_it(shared_data, tmp_path):
+    out = tmp_path / "new" / "folder" / "MANIFEST.tsv"
+    assert main.main(["catalogue", "--corpus", "fsdd", "--output", str(out)]) == 0
+    assert out.read_text().startswith("speaker\tpath")
+
+
+def test_trainer_checks_before_work(shared_data, tmp_path, capsys):
+    log_dir = tmp_path / "run"
+    cache = tmp_path / "cache"
+    common = ["--log_dir", str(log_dir), "--cache", str(cache), "--quiet"]
+    assert train.protonet_main(["--num_way", "500", *common]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --num-way 500") and "146 speakers" in err
+    not_a_model = tmp_path / "weights.pt"
+    not_a_model.write_bytes(b"not a model")
+    assert train.protonet_main(["--pretrained_weights", str(not_a_model), *common]) == 2
+    assert "--init-from" in capsys.readouterr().err
+    assert train.protonet_main(["--encoder", "nosuch", *common]) == 2
+    assert "--encoder nosuch: not one of" in capsys.readouterr().err
+    assert train.protonet_main(["--loss_type", "softmax", *common]) == 2
+    assert "train_classifier.py --loss softmax" in capsys.readouterr().err
+    assert not cache.exists() and not log_dir.exists()  # nothing computed or written
+
+
+def test_help_of_every_command_imports_no_tensorflow():
+    script = (
+        "import sys, json\n"
+        "from keras_spkid.cli import main as m, train as t, embed as e, celeb as c\n"
+        "done = {}\n"
+        "for name, call in [('spkid', lambda: m.main(['--help'])),\n"
+        "    ('eval', lambda: m.main(['eval', 'fewshot', '--help'])),\n"
+        "    ('download', lambda: m.main(['download', 'youtube', '--help'])),\n"
+        "    ('protonet', lambda: t.protonet_main(['--help'])),\n"
+        "    ('mae', lambda: t.mae_main(['--help'])),\n"
+        "    ('classifier', lambda: t.classifier_main(['--help'])),\n"
+        "    ('embed', lambda: e.main(['--help'])), ('celeb', lambda: c.main(['--help']))]:\n"
+        "    try:\n"
+        "        call()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    done[name] = 'tensorflow' in sys.modules\n"
+        "print(json.dumps(done), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode == 0, result.stderr
+    imported = json.loads(result.stderr.strip().splitlines()[-1])
+    assert len(imported) == 8 and not any(imported.values()), imported
+
+
+def test_cli_modules_never_import_the_main_command():
+    for path in (REPO / "keras_spkid" / "cli").glob("*.py"):
+        if path.name == "main.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "keras_spkid.cli.main", f"{path.name} imports cli.main"
+                if node.module == "keras_spkid.cli":
+                    assert "main" not in [a.name for a in node.names], path.name
+
+
+def test_progress_in_a_log_file_is_plain_lines(capsys):
+    bar = progress_bar(20, verbose=True)  # stdout is captured: not a terminal
+    assert isinstance(bar, PlainProgress)
+    bar.update(10, [("loss", 1.5)])
+    bar.update(20, [("loss", 1.25)])
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out
+    assert out.splitlines()[1].startswith("step 20/20") and "loss: 1.2500" in out
+
+
+def test_fewshot_that_no_cell_can_fill_stops_before_extracting(shared_data, tmp_path, capsys):
+    out = tmp_path / "eval"
+    argv = ["eval", "fewshot", "--corpus", "wuw_corpus_ii", "--split", "test", "--ways", "5"]
+    assert main.main([*argv, "--shots", "10", "--queries", "15", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no cell can be filled: 0 of the 35 speakers" in err and err.count("\n") == 1
+    assert not out.exists()  # nothing extracted
+
+
+def test_train_corpora_takes_an_audio_folder(wuw, tmp_path):
+    from keras_spkid.cli.compat import _speaker_counts
+
+    for speaker, utts in list(wuw.by_speaker().items())[:3]:
+        (tmp_path / speaker).mkdir()
+        for utt in utts[:4]:
+            (tmp_path / speaker / utt.path.replace("/", "_")).symlink_to(wuw.abspath(utt))
+    label, counts = _speaker_counts(str(tmp_path), "")
+    assert sorted(counts.values()) == [4, 4, 4]
+    with pytest.raises(Exception, match="no utterances in split 'train' .*no splits"):
+        _speaker_counts(str(tmp_path), "train")
+
+
+@pytest.mark.slow
+def test_tensorflow_start_up_lines_are_silenced_unless_verbose(shared_data, tmp_path):
+    clip = next(iter(load_corpus_clips(shared_data)))
+    command = [sys.executable, str(REPO / "closest_celeb.py"), "query", "--gallery",
+               str(REPO / "keras_spkid" / "pretrained" / "default" / "gallery.npz"),
+               "--audio", str(clip), "--top_k", "1"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    for noise in ("oneDNN", "cpu_feature_guard", "E0000", "absl::InitializeLog"):
+        assert noise not in quiet.stderr, quiet.stderr
+    verbose = command[:2] + ["--verbose"] + command[2:]  # a flag of closest_celeb.py itself
+    verbose = subprocess.run(verbose, capture_output=True, text=True, env=env)
+    assert verbose.returncode == 0 and len(verbose.stderr) > len(quiet.stderr)
+
+
+def load_corpus_clips(shared_data):
+    from keras_spkid.data.corpora import load_corpus
+
+    corpus = load_corpus("librispeech_1utt", shared_data)
+    return [corpus.abspath(u) for u in list(corpus)[:1]]
+
+
+HELP_COMMANDS = [
+    ["-m", "keras_spkid.cli.main"],
+    ["-m", "keras_spkid.cli.main", "eval", "fewshot"],
+    ["-m", "keras_spkid.cli.main", "download", "youtube"],
+    ["-m", "keras_spkid.cli.main", "features"],
+    ["-m", "keras_spkid.cli.main", "export"],
+    ["train_protonet.py"],
+    ["train_mae.py"],
+    ["train_classifier.py"],
+    ["extract_embeds.py"],
+    ["closest_celeb.py", "query"],
+    ["apps/gradio_demo.py"],
+]
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)
+def test_help_takes_under_a_second_of_cpu(command):
+    """CPU time (not wall time, which depends on the machine's load) of ``--help``."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run(
+        [sys.executable, *command, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert result.returncode == 0 and "--help" in result.stdout, result.stderr
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 1.0, f"{' '.join(command)} --help used {cpu:.2f} s of CPU"
