@@ -49,6 +49,7 @@ class EpisodeScores:
             strangers).
         genuine: ``[n]`` the query's speaker is enrolled.
         episode: ``[n]`` episode index of each query.
+        speaker: ``[n]`` index of each query's speaker (sorted speaker ids).
         gallery_size: ``N``, people enrolled per episode (fillers included).
         enrol_count: ``K``, clips per enrolled speaker.
         score: ``"cosine"`` or ``"asnorm"``.
@@ -59,6 +60,7 @@ class EpisodeScores:
     correct: np.ndarray
     genuine: np.ndarray
     episode: np.ndarray
+    speaker: np.ndarray
     gallery_size: int
     enrol_count: int
     score: str = "cosine"
@@ -129,21 +131,24 @@ def episode_scores(
     filler_names = sorted(filler_groups)
     query_stats = asnorm.stats(x) if asnorm is not None else None
     rng = np.random.default_rng(seed)
-    best, correct, genuine, episode = [], [], [], []
+    best, correct, genuine, episode, owner = [], [], [], [], []
+    index_of = {s: i for i, s in enumerate(names)}
     for e in range(episodes):
         enrolled = [eligible[i] for i in rng.choice(len(eligible), from_set, replace=False)]
         strangers = sorted(set(names) - set(enrolled))
-        prototypes, queries, truth = [], [], []
+        prototypes, queries, truth, who = [], [], [], []
         for position, speaker in enumerate(enrolled):
             rows = rng.permutation(groups[speaker])
             prototypes.append(x[rows[:enrol_count]].mean(axis=0))
             held = rows[enrol_count : enrol_count + queries_per_speaker]
             queries += held.tolist()
             truth += [position] * len(held)
+            who += [index_of[speaker]] * len(held)
         for speaker in strangers:
             rows = rng.permutation(groups[speaker])[:queries_per_speaker]
             queries += rows.tolist()
             truth += [-1] * len(rows)
+            who += [index_of[speaker]] * len(rows)
         if need:
             for speaker in (filler_names[i] for i in rng.choice(len(filler_names), need, False)):
                 rows = rng.permutation(filler_groups[speaker])[:enrol_count]
@@ -162,11 +167,13 @@ def episode_scores(
         correct.append((top == truth) & (truth >= 0))
         genuine.append(truth >= 0)
         episode.append(np.full(len(queries), e))
+        owner.append(np.asarray(who))
     return EpisodeScores(
         np.concatenate(best),
         np.concatenate(correct),
         np.concatenate(genuine),
         np.concatenate(episode),
+        np.concatenate(owner),
         gallery_size,
         enrol_count,
         "asnorm" if asnorm is not None else "cosine",
@@ -238,6 +245,40 @@ def threshold_at_far(best_scores, far: float) -> float:
     if allowed >= values.size:
         return float(values[-1])
     return float(np.nextafter(values[allowed], np.inf))
+
+
+def threshold_at_far_upper(
+    best_scores,
+    speakers,
+    far: float,
+    confidence: float = 0.95,
+    replicates: int = 200,
+    seed: int = 0,
+) -> float:
+    """A threshold that names at most ``far`` of strangers *like these*, with confidence.
+
+    Which voices happen to be strangers matters more than how many queries there are:
+    a few voices close to many others decide the rate. The strangers' speakers are
+    resampled with replacement ``replicates`` times, :func:`threshold_at_far` is taken
+    on each resample's scores, and the ``confidence`` quantile of those thresholds is
+    returned (``confidence=0.5``: about the plain estimate).
+
+    Args:
+        best_scores: ``[n]`` best scores of stranger queries.
+        speakers: ``[n]`` the speaker of each query.
+    """
+    best_scores = np.asarray(best_scores, np.float64)
+    speakers = np.asarray(speakers)
+    ids, inverse = np.unique(speakers, return_inverse=True)
+    by_speaker = [best_scores[inverse == i] for i in range(len(ids))]
+    rng = np.random.default_rng(seed)
+    thresholds = [
+        threshold_at_far(
+            np.concatenate([by_speaker[i] for i in rng.integers(0, len(ids), len(ids))]), far
+        )
+        for _ in range(replicates)
+    ]
+    return float(np.quantile(thresholds, confidence))
 
 
 def threshold_curve(scores: EpisodeScores, points: int = 200) -> dict[str, np.ndarray]:

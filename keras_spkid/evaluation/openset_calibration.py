@@ -3,7 +3,9 @@
 For every gallery size ``N`` and enrolment count ``K`` of a grid (default ``N`` in 1, 5,
 20, 100 and ``K`` in 1, 5), seeded open-set episodes (:func:`~keras_spkid.evaluation.
 openset.episode_scores`) are run on the dev speakers of each corpus, and the threshold
-naming at most ``target_far`` of the strangers is read off their best scores; the cell's
+naming at most ``target_far`` of the strangers is read off their best scores, at a 95%
+upper confidence bound over which voices are strangers (the dev speakers are few and a
+few voices close to many others decide the rate); the cell's
 threshold is the highest over the corpora, so the target holds for each kind of speech.
 Four candidate rules are measured on the same episodes:
 
@@ -25,7 +27,7 @@ from keras_spkid.evaluation.openset import (
     RATES,
     episode_scores,
     openset_metrics,
-    threshold_at_far,
+    threshold_at_far_upper,
 )
 from keras_spkid.scoring.asnorm import ASNorm
 from keras_spkid.scoring.decision import OpenSetDecision
@@ -62,6 +64,7 @@ def calibrate_decision(
     episodes: int = 500,
     seed: int = 0,
     cohort_top_k: int = 50,
+    confidence: float = 0.95,
     progress=None,
 ) -> tuple[OpenSetDecision, dict]:
     """Measure the candidate rules on ``sets`` and return the best, with the evidence.
@@ -73,6 +76,9 @@ def calibrate_decision(
         gallery_sizes, enrol_counts: the grid of the threshold table.
         episodes, seed: episodes per cell and corpus, and their seed.
         cohort_top_k: AS-Norm's top-k.
+        confidence: each cell's threshold is this upper confidence bound over resampled
+            dev strangers (:func:`~keras_spkid.evaluation.openset.threshold_at_far_upper`),
+            so the target holds for other voices, not only for these.
         progress: called with a line of text after each cell.
 
     Returns:
@@ -101,7 +107,16 @@ def calibrate_decision(
                         asnorm=norm,
                     )
                     all_scores[kind, name, n, k] = scores
-                    per_corpus.append(threshold_at_far(scores.best[~scores.genuine], target_far))
+                    strangers = ~scores.genuine
+                    per_corpus.append(
+                        threshold_at_far_upper(
+                            scores.best[strangers],
+                            scores.speaker[strangers],
+                            target_far,
+                            confidence,
+                            seed=seed,
+                        )
+                    )
                 table[i, j] = max(per_corpus)
                 if progress:
                     progress(f"{kind} N={n} K={k}: threshold {table[i, j]:.4f}")
@@ -113,7 +128,7 @@ def calibrate_decision(
             target_far=target_far,
         )
         candidates[f"{kind}-table"] = OpenSetDecision(
-            tuple(map(tuple, table)),
+            tuple(tuple(float(t) for t in row) for row in table),
             source=f"threshold per gallery size and clips, {kind} scores, dev speakers of "
             + ", ".join(sets),
             **common,

@@ -21,6 +21,7 @@ ASNorm`) against a cohort of training speakers shipped with the model when
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -29,6 +30,26 @@ from keras_spkid.scoring.asnorm import ASNorm
 
 UNKNOWN = "unknown"
 SCORES = ("cosine", "asnorm")
+COHORT_FILE = "cohort.npy"
+"""AS-Norm cohort ``[C, d]`` float32 shipped next to a model's ``calibration.json``."""
+
+
+def load_cohort(folder) -> np.ndarray | None:
+    """The AS-Norm cohort shipped in ``folder`` (a model's folder), or ``None``.
+
+    Raises:
+        DataError: the file exists but is not a ``[C, d]`` array.
+    """
+    path = Path(folder) / COHORT_FILE
+    if not path.is_file():
+        return None
+    try:
+        cohort = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: cannot read the AS-Norm cohort ({error})") from None
+    if cohort.ndim != 2 or len(cohort) < 2:
+        raise DataError(f"{path}: an AS-Norm cohort is [speakers, dim], got {list(cohort.shape)}")
+    return cohort.astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
