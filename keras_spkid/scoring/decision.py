@@ -197,6 +197,30 @@ def decision_scores(
     return norm.normalize(cosine, (mu_e[None, :], sd_e[None, :]), (mu_t[:, None], sd_t[:, None]))
 
 
+def cosine_thresholds(
+    thresholds, queries, prototypes, decision: OpenSetDecision | None, cohort=None
+) -> np.ndarray:
+    """``[q, S]`` the cosine score each prototype needs to reach each query's threshold.
+
+    For cosine decisions that is the threshold itself; an AS-Norm score is increasing
+    in the cosine score, so an AS-Norm threshold ``t`` is the cosine score
+    ``(2 t + mu_e / sd_e + mu_t / sd_t) / (1 / sd_e + 1 / sd_t)`` (a chart on a 0-1
+    cosine axis can then draw it).
+
+    Args:
+        thresholds: ``[q]`` thresholds on the decision's scores.
+    """
+    thresholds = np.asarray(thresholds, np.float64)[:, None]
+    queries, prototypes = _normalise(queries), _normalise(prototypes)
+    if decision is None or decision.score == "cosine":
+        return np.broadcast_to(thresholds, (len(queries), len(prototypes))).copy()
+    norm = ASNorm(cohort, top_k=decision.cohort_top_k or 200)
+    mu_e, sd_e = norm.stats(prototypes)
+    mu_t, sd_t = norm.stats(queries)
+    mu_e, sd_e, mu_t, sd_t = mu_e[None, :], sd_e[None, :], mu_t[:, None], sd_t[:, None]
+    return (2 * thresholds + mu_e / sd_e + mu_t / sd_t) / (1 / sd_e + 1 / sd_t)
+
+
 def decide(scores, counts, decision: OpenSetDecision | None) -> Decisions:
     """Name the best-scoring speaker of each query, or not.
 

@@ -33,6 +33,7 @@ from keras_spkid.scoring.calibration import Calibration
 from keras_spkid.scoring.decision import (
     UNKNOWN,
     OpenSetDecision,
+    cosine_thresholds,
     decision_scores,
     name_best,
 )
@@ -46,11 +47,13 @@ MODEL_KEY = "model_sha256"
 
 @dataclasses.dataclass(frozen=True)
 class Match:
-    """One gallery speaker and its score against a query (cosine, or AS-Norm)."""
+    """One gallery speaker and its score against a query (cosine, or AS-Norm), and the
+    cosine score (the same as ``score`` for cosine decisions)."""
 
     speaker: str
     name: str
     score: float
+    cosine: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,12 +65,15 @@ class Identification:
         decision: the best match's name, or "unknown".
         threshold: the threshold the best match was held to (``None``: no decision).
         score: what the scores are: ``"cosine"`` or ``"asnorm"``.
+        cosine_threshold: the cosine score the best match needed (``threshold`` itself
+            for cosine decisions): where a chart on a 0-1 cosine axis draws the line.
     """
 
     matches: list[Match]
     decision: str
     threshold: float | None
     score: str = "cosine"
+    cosine_threshold: float | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -256,22 +262,38 @@ class Gallery:
             all_scores = decision_scores(queries, self.prototypes, self.decision, self.cohort)
             indices = np.argsort(-all_scores, axis=1, kind="stable")[:, : min(top_k, len(self))]
             scores = np.take_along_axis(all_scores, indices, axis=1)
+            cosines = np.take_along_axis(queries @ l2_normalize(self.prototypes).T, indices, axis=1)
         else:
             scores, indices = self.index(backend).search(queries, top_k)
+            cosines = scores
         thresholds, known = name_best(
             scores[:, 0], self.counts[indices[:, 0]], len(self), self.decision
         )
         results = []
-        for row_s, row_i, threshold, named in zip(scores, indices, thresholds, known):
+        for q, (row_s, row_c, row_i) in enumerate(zip(scores, cosines, indices)):
             matches = [
-                Match(self.speakers[i], self.names[i], float(s)) for s, i in zip(row_s, row_i)
+                Match(self.speakers[i], self.names[i], float(s), float(c))
+                for s, c, i in zip(row_s, row_c, row_i)
             ]
+            threshold = cosine_threshold = None
+            if self.decision is not None:
+                threshold = float(thresholds[q])
+                cosine_threshold = float(
+                    cosine_thresholds(
+                        [threshold],
+                        queries[q : q + 1],
+                        self.prototypes[row_i[:1]],
+                        self.decision,
+                        self.cohort,
+                    )[0, 0]
+                )
             results.append(
                 Identification(
                     matches,
-                    matches[0].name if named else UNKNOWN,
-                    None if self.decision is None else float(threshold),
+                    matches[0].name if known[q] else UNKNOWN,
+                    threshold,
                     kind,
+                    cosine_threshold,
                 )
             )
         return results
