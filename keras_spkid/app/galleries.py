@@ -63,9 +63,10 @@ def check_fits(gallery: Gallery, model: EmbeddingModel, fingerprint: str, path, 
         fix: what the user should do about a mismatch.
     """
     if gallery.dim is not None and gallery.dim != model.dim:
+        made_with = gallery.meta.get("model") or "another model"
         raise DataError(
-            f"{path}: built with {gallery.dim}-dim embeddings but the model "
-            f"gives {model.dim} ({fix})"
+            f"{path}: made with {made_with} ({gallery.dim}-dim embeddings), not with "
+            f"{model.path} ({model.dim}-dim) ({fix})"
         )
     gallery.check_model(model.path, {fingerprint, model.sha256}, path, fix)
 

@@ -111,23 +111,26 @@ def identification_figure(result: Identification | None):
     return figure
 
 
-def timeline_figure(timeline: SpeakerTimeline | None):
-    """Who spoke when over the last :data:`TIMELINE_SECONDS`: one row per answer."""
-    figure, ax = _figure(6.0, 2.2)
-    segments = timeline.segments() if timeline is not None else []
-    now = timeline.now if timeline is not None else 0.0
-    labels = sorted({label for _, _, label in segments}, key=lambda x: (x == UNKNOWN, x))
-    for row, label in enumerate(labels):
-        spans = [(a - now, b - a) for a, b, who in segments if who == label]
-        colour = UNDER_COLOUR if label == UNKNOWN else NAMED_COLOUR
-        ax.broken_barh(spans, (row - 0.35, 0.7), color=colour)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_ylim(-0.6, max(len(labels), 1) - 0.4)
-    ax.set_xlim(-TIMELINE_SECONDS, 0.0)
-    ax.set_xlabel(f"seconds ago (last {TIMELINE_SECONDS:g} s)")
-    ax.grid(True, axis="x", linewidth=0.3)
-    figure.tight_layout()
-    return figure
+def timeline_frame(timeline: SpeakerTimeline | None) -> pd.DataFrame:
+    """Who spoke when over the last :data:`TIMELINE_SECONDS`, as the Live tab's dot plot:
+    one row per update that heard speech (the end of the 0.5 s it answers for),
+    ``seconds ago`` (0 or negative) and ``who``.
+
+    The browser draws it (a Gradio native plot): the server only sends these rows, so
+    updating it twice a second costs next to nothing.
+    """
+    rows = []
+    if timeline is not None:
+        now = timeline.now
+        for start, end, label in timeline.segments():
+            points = np.arange(end, start + timeline.step / 2, -timeline.step)[::-1]
+            rows += [(round(float(t - now), 2), label) for t in points]
+    return pd.DataFrame(
+        {
+            "seconds ago": pd.Series([t for t, _ in rows], dtype=float),
+            "who": pd.Series([w for _, w in rows], dtype=str),
+        }
+    )
 
 
 def describe_identification(result: Identification) -> str:
@@ -248,11 +251,15 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
                 label="Speaking now", interactive=False, elem_id="live-speaker"
             )
             live_status = gr.Textbox(label="Status", interactive=False, elem_id="live-status")
-            live_timeline = gr.Plot(
-                value=timeline_figure(None),
+            live_timeline = gr.ScatterPlot(
+                value=timeline_frame(None),
+                x="seconds ago",
+                y="who",
+                color="who",
+                x_lim=[-TIMELINE_SECONDS, 0],
+                height=200,
                 label=f"Who spoke when (last {TIMELINE_SECONDS:g} s)",
                 elem_id="live-timeline",
-                format="png",
             )
             listener = gr.State(None)
             updates = gr.State(0)
@@ -363,7 +370,7 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
                     state,
                     count,
                     history,
-                    timeline_figure(history),
+                    timeline_frame(history),
                 )
             history.add(state.elapsed, update.identification.decision)
             return (
@@ -372,7 +379,7 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
                 state,
                 count,
                 history,
-                timeline_figure(history),
+                timeline_frame(history),
             )
 
         def verify(a, b):
@@ -414,7 +421,7 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
             api_name="identify",
         )
         mic.start_recording(
-            lambda: (None, 0, None, "", "listening...", timeline_figure(None)),
+            lambda: (None, 0, None, "", "listening...", timeline_frame(None)),
             None,
             [listener, updates, timeline, live_speaker, live_status, live_timeline],
             api_name=False,

@@ -193,7 +193,7 @@ def test_enrolled_speaker_is_named_and_a_stranger_is_unknown(readers, shared_dat
             expect(plot).to_be_visible(timeout=TIMEOUT_MS)
             answers, _ = live_updates(page, 10)
             assert any(a.startswith("Alice (score ") for a in answers), answers
-            expect(page.locator("#live-timeline img")).to_be_visible(timeout=TIMEOUT_MS)
+            expect(page.locator("#live-timeline")).to_contain_text("Alice", timeout=TIMEOUT_MS)
             page.screenshot(path=str(artifacts() / "demo_named.png"), full_page=True)
         with browser_page(running.url, stranger, tmp_path / "profile_s") as page:
             answer = identify_by_microphone(page)

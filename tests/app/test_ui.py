@@ -7,7 +7,7 @@ from keras_spkid.app.ui import (
     describe_identification,
     identification_figure,
     scores_frame,
-    timeline_figure,
+    timeline_frame,
 )
 from keras_spkid.search.gallery import UNKNOWN, Identification, Match
 
@@ -58,6 +58,9 @@ def test_timeline_keeps_who_spoke_when_over_the_last_30_s():
     # each answer covers the 0.5 s before it; silence (30-34.5 s) ends a segment
     assert segments[0] == (20.0, 29.5, "Alice")  # clipped to the last 30 s
     assert segments[1] == (34.5, 39.5, "Alice") and segments[2] == (39.5, 50.0, UNKNOWN)
-    ax = timeline_figure(timeline).axes[0]
-    assert ax.get_xlim() == (-30.0, 0.0)
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["Alice", UNKNOWN]
+    frame = timeline_frame(timeline)
+    assert frame["seconds ago"].min() > -30.0 and frame["seconds ago"].max() == 0.0
+    assert set(frame["who"]) == {"Alice", UNKNOWN}
+    assert len(frame) == 19 + 10 + 21  # one dot per update in the last 30 s
+    assert frame["seconds ago"].is_unique
+    assert timeline_frame(None).empty
