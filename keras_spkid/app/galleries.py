@@ -21,6 +21,7 @@ no process overwrites another's enrolments.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -32,15 +33,12 @@ import numpy as np
 
 from keras_spkid.errors import DataError
 from keras_spkid.inference.model_io import EmbeddingModel
-from keras_spkid.search.gallery import Gallery
+from keras_spkid.search.gallery import MODEL_KEY, Gallery
 
 DEFAULT_CELEBRITIES = (
     Path(__file__).resolve().parent.parent / "pretrained" / "default" / "gallery.npz"
 )
 """The built-in celebrity gallery (LibriSpeech readers, embedded with the default model)."""
-
-MODEL_KEY = "model_sha256"
-"""``meta`` key of the :func:`model_fingerprint` of the model a gallery was embedded with."""
 
 
 def default_enrolment_path() -> Path:
@@ -72,33 +70,28 @@ def check_fits(gallery: Gallery, model: EmbeddingModel, fingerprint: str, path, 
         fix: what the user should do about a mismatch.
     """
     if gallery.dim is not None and gallery.dim != model.dim:
+        made_with = gallery.meta.get("model") or "another model"
         raise DataError(
-            f"{path}: built with {gallery.dim}-dim embeddings but the model "
-            f"gives {model.dim} ({fix})"
+            f"{path}: made with {made_with} ({gallery.dim}-dim embeddings), not with "
+            f"{model.path} ({model.dim}-dim) ({fix})"
         )
-    recorded = gallery.meta.get(MODEL_KEY)
-    if len(gallery) and recorded and recorded != fingerprint:
-        made_with = gallery.meta.get("model")
-        made_with = (
-            f"another version of {model.path}"
-            if made_with == str(model.path)
-            else made_with or "another model"
-        )
-        raise DataError(f"{path}: embedded with {made_with}, not {model.path} ({fix})")
+    gallery.check_model(model.path, {fingerprint, model.sha256}, path, fix)
 
 
 def new_gallery(model: EmbeddingModel, fingerprint: str) -> Gallery:
-    """An empty gallery for ``model``, deciding "unknown" at its calibrated threshold."""
+    """An empty gallery for ``model``, deciding "unknown" as its calibration says."""
     gallery = Gallery.empty(meta={"model": str(model.path), MODEL_KEY: fingerprint})
     if model.calibration is not None:
-        gallery.set_calibration(model.calibration)
+        gallery.set_calibration(model.calibration, model.cohort)
     return gallery
 
 
 def open_enrolment_gallery(path, model: EmbeddingModel, fingerprint: str) -> Gallery:
     """The enrolment gallery at ``path``, or a new empty one when there is no file yet.
 
-    A gallery without a threshold of its own gets the model's calibrated one.
+    A gallery without a decision of its own, or whose decision came from an earlier
+    calibration of the model (e.g. the pair threshold before open-set calibration), gets
+    the model's current one; a threshold set by hand is kept.
 
     Raises:
         DataError: the file exists but is not a readable gallery.
@@ -107,8 +100,13 @@ def open_enrolment_gallery(path, model: EmbeddingModel, fingerprint: str) -> Gal
     if not path.is_file():
         return new_gallery(model, fingerprint)
     gallery = Gallery.load(path)
-    if gallery.threshold is None and model.calibration is not None:
-        gallery.set_calibration(model.calibration)
+    calibration = model.calibration
+    if calibration is not None:
+        recorded = gallery.meta.get("calibration")
+        if gallery.decision is None or (
+            recorded is not None and recorded != dataclasses.asdict(calibration)
+        ):
+            gallery.set_calibration(calibration, model.cohort)
     return gallery
 
 

@@ -41,15 +41,22 @@ from keras_spkid.app.galleries import (
     open_enrolment_gallery,
 )
 from keras_spkid.app.live import LiveListener
+from keras_spkid.audio.vad import speech_seconds
 from keras_spkid.errors import DataError, SpkidError
 from keras_spkid.inference.encoder import SpeakerEncoder
 from keras_spkid.inference.model_io import EmbeddingModel, load_embedding_model
+from keras_spkid.scoring.decision import OpenSetDecision, decision_scores, name_best
 from keras_spkid.search.gallery import UNKNOWN, Gallery, Identification
 
 T = TypeVar("T")
 
 MAX_CLIPS = 5
 """Enrolment takes 1 to this many clips at a time."""
+
+MIN_CLIP_SPEECH = 1.0
+"""Seconds of speech under which an enrolment clip gets a warning."""
+MIN_ENROL_SPEECH = 4.0
+"""Seconds of speech (all clips of one person) under which enrolment gets a warning."""
 
 MAX_NAME_LENGTH = 40
 NAME_PUNCTUATION = " -'._()"
@@ -132,21 +139,38 @@ def _waveform(clip: Clip, label: str) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class Enrolled:
-    """The outcome of an enrolment: who, how many clips added, how many in all."""
+    """The outcome of an enrolment.
+
+    Attributes:
+        name: who.
+        added, clips: clips added now, and in all.
+        new: a new person.
+        speech_seconds: speech heard in the clips added now.
+        warnings: what may make this enrolment unreliable (one line each): a clip that
+            does not sound like the others (wrong person, noise, silence), too little
+            speech.
+    """
 
     name: str
     added: int
     clips: int
     new: bool
+    speech_seconds: float = 0.0
+    warnings: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
 class Verification:
-    """Cosine score of two clips and the decision at the threshold (``None``: no threshold)."""
+    """Score of two clips and the decision at the threshold (``None``: no threshold).
+
+    The decision is the open-set one for a gallery of one person enrolled with one clip
+    (clip A), so it agrees with Identify.
+    """
 
     score: float
     threshold: float | None
     same: bool | None
+    kind: str = "cosine"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,28 +231,43 @@ class SpeakerService:
         self._stamp = file_stamp(self.gallery_path)
         self._gallery = open_enrolment_gallery(self.gallery_path, self.model, self.fingerprint)
 
-    # ----- thresholds -----
+    # ----- decisions -----
     @property
     def threshold(self) -> float | None:
-        """Cosine score under which an identification is "unknown" (the gallery's own,
-        else the model's calibrated threshold)."""
+        """Score under which the best match of the enrolment gallery, as it is now, is
+        "unknown" (see :meth:`Gallery.threshold`)."""
         return self.gallery.threshold
+
+    @property
+    def decision(self) -> OpenSetDecision | None:
+        """The enrolment gallery's decision (the model's calibration, unless set by hand)."""
+        return self.gallery.decision
+
+    @property
+    def verify_decision(self) -> OpenSetDecision | None:
+        """The decision for two clips: the model's (else the gallery's) for one person
+        enrolled with one clip."""
+        if self.model.calibration is not None:
+            return self.model.calibration.decision()
+        return self.gallery.decision
 
     @property
     def verify_threshold(self) -> float | None:
-        """Cosine score from which two clips are the same speaker."""
-        if self.model.calibration is not None:
-            return self.model.calibration.threshold
-        return self.gallery.threshold
+        """Score from which two clips are the same speaker."""
+        decision = self.verify_decision
+        return None if decision is None else float(decision.threshold_for(1, 1))
 
-    def describe_threshold(self, threshold: float | None) -> str:
-        """Where ``threshold`` (:attr:`threshold` or :attr:`verify_threshold`) comes from."""
-        calibration = self.model.calibration
-        if threshold is None:
+    def describe_decision(self, verify: bool = False) -> str:
+        """Where the decision of Identify (or Verify) comes from, in one line."""
+        decision = self.verify_decision if verify else self.decision
+        if decision is None:
             return "no calibrated threshold: no decision is made, the closest is named"
-        if calibration is not None and threshold == calibration.threshold:
-            return f"model calibration: {calibration.describe()}"
-        return f"threshold {threshold:.4f}, set in the gallery {self.gallery_path.name}"
+        if verify:
+            return decision.describe(1, 1)
+        counts = self.gallery.counts
+        return decision.describe(
+            max(len(self.gallery), 1), int(np.median(counts)) if len(counts) else 1
+        )
 
     # ----- embedding -----
     def embed(self, waveforms: Sequence[np.ndarray], labels: Sequence[str]) -> np.ndarray:
@@ -292,6 +331,7 @@ class SpeakerService:
             )
         waveforms = [_waveform(clip, label) for label, clip in given]
         embeddings = self.embed(waveforms, [label for label, _ in given])
+        speech = [speech_seconds(x) for x in waveforms]
 
         def add(gallery: Gallery) -> Enrolled:
             check_fits(
@@ -304,11 +344,64 @@ class SpeakerService:
             speaker = self._find(gallery, name)
             new = speaker is None
             speaker = speaker or f"p-{uuid.uuid4().hex[:12]}"
+            before = None if new else gallery.prototypes[gallery.speakers.index(speaker)]
+            before_count = 0 if new else int(gallery.counts[gallery.speakers.index(speaker)])
+            warnings = self._enrolment_warnings(
+                [label for label, _ in given], embeddings, speech, before, before_count
+            )
             gallery.enrol(speaker, embeddings, name if new else None)
             i = gallery.speakers.index(speaker)
-            return Enrolled(gallery.names[i], len(given), int(gallery.counts[i]), new)
+            return Enrolled(
+                gallery.names[i],
+                len(given),
+                int(gallery.counts[i]),
+                new,
+                float(sum(speech)),
+                tuple(warnings),
+            )
 
         return self._change(add)
+
+    def _enrolment_warnings(self, labels, embeddings, speech, before, before_count) -> list[str]:
+        """Clips that disagree with the rest of the person's clips, and too little speech.
+
+        A clip disagrees when the shared decision would not name the person from it in
+        a gallery of one: its score against the mean of the other clips (this
+        enrolment's and any enrolled before) is under the threshold for that many clips.
+        """
+        warnings = [
+            f"{label}: only {seconds:.1f} s of speech (aim for {MIN_CLIP_SPEECH:g} s or more)"
+            for label, seconds in zip(labels, speech)
+            if seconds < MIN_CLIP_SPEECH
+        ]
+        total = sum(speech)
+        if total < MIN_ENROL_SPEECH:
+            warnings.append(
+                f"{total:.1f} s of speech in all: enrol more speech "
+                f"({MIN_ENROL_SPEECH:g} s or more) for reliable answers"
+            )
+        decision = self.decision
+        vectors = np.asarray(embeddings, np.float64)
+        if decision is None:
+            return warnings
+        for i, label in enumerate(labels):
+            others = np.delete(vectors, i, axis=0)
+            count = len(others) + before_count
+            if count == 0:
+                continue
+            total_vec = others.sum(axis=0) if len(others) else 0.0
+            if before is not None:
+                total_vec = total_vec + before * before_count
+            score = decision_scores(
+                vectors[i : i + 1], total_vec[None, :], decision, self.gallery.cohort
+            )
+            threshold, agrees = name_best(score[:, 0], [count], 1, decision)
+            if not agrees[0]:
+                warnings.append(
+                    f"{label} does not sound like the person's other clips (score "
+                    f"{score[0, 0]:.2f} < {threshold[0]:.2f}): another person, noise or silence?"
+                )
+        return warnings
 
     def rename(self, name: str | None, new_name: str | None) -> str:
         """Give an enrolled person a new display name; returns it (cleaned)."""
@@ -356,9 +449,12 @@ class SpeakerService:
         """Whether two clips are the same speaker (cosine score vs the threshold)."""
         a, b = _waveform(clip_a, "clip A"), _waveform(clip_b, "clip B")
         embeddings = self.embed([a, b], ["clip A", "clip B"])
-        score = float(embeddings[0] @ embeddings[1])
-        threshold = self.verify_threshold
-        return Verification(score, threshold, None if threshold is None else score >= threshold)
+        decision = self.verify_decision
+        score = decision_scores(embeddings[1:], embeddings[:1], decision, self.model.cohort)
+        threshold, same = name_best(score[:, 0], [1], 1, decision)
+        if decision is None:
+            return Verification(float(score[0, 0]), None, None)
+        return Verification(float(score[0, 0]), float(threshold[0]), bool(same[0]), decision.score)
 
     def celebrities(self) -> Gallery:
         """The celebrity gallery (loaded on first use).

@@ -1,9 +1,12 @@
 """The demo page: a ``gr.Blocks`` with one tab per job, on top of :class:`SpeakerService`.
 
 Tabs: **Enrol** (a name and 1-5 clips from the microphone or files; list, rename,
-delete), **Identify** (top matches as a bar chart, "unknown" under the threshold),
-**Live** (streaming microphone, answer updated about twice a second while someone
-speaks), **Verify** (two clips: same speaker or not) and **Closest celebrity**.
+delete; warnings for clips that disagree or hold too little speech), **Identify** (top
+matches as a bar chart on a fixed 0-1 cosine axis with the threshold line and a legend,
+"unknown" under the threshold), **Live** (streaming microphone, answer updated about
+twice a second while someone speaks, and a timeline of who spoke when over the last
+30 s), **Verify** (two clips: same speaker or not) and **Closest celebrity**. Every
+"unknown" comes from the shared decision (:mod:`keras_spkid.scoring.decision`).
 
 Handlers only translate: page values in, service call, text and tables out. Bad input
 comes back from the service as :class:`~keras_spkid.errors.SpkidError` and is shown as
@@ -20,9 +23,16 @@ import signal
 import threading
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
-from keras_spkid.app.live import UPDATE_SECONDS, WINDOW_SECONDS, LiveListener
+from keras_spkid.app.live import (
+    TIMELINE_SECONDS,
+    UPDATE_SECONDS,
+    WINDOW_SECONDS,
+    LiveListener,
+    SpeakerTimeline,
+)
 from keras_spkid.app.service import MAX_CLIPS, SpeakerService
 from keras_spkid.errors import SpkidError
 from keras_spkid.search.gallery import UNKNOWN, Identification
@@ -40,9 +50,12 @@ CLIP_CACHE = (600, 3600)
 hour ago are deleted, and all of them when the server stops."""
 
 
-def scores_frame(result: Identification | None, threshold: float | None) -> pd.DataFrame:
-    """The bar chart's data: one row per match, flagged above or under the threshold."""
+def scores_frame(result: Identification | None, threshold: float | None = None) -> pd.DataFrame:
+    """The matches as rows: person, score, and whether it is at or above the threshold
+    (``threshold``: the result's own unless given; ``None`` and no threshold: all match)."""
     matches = result.matches if result is not None else []
+    if threshold is None and result is not None:
+        threshold = result.threshold
     return pd.DataFrame(
         {
             "person": pd.Series([m.name for m in matches], dtype=str),
@@ -58,17 +71,89 @@ def scores_frame(result: Identification | None, threshold: float | None) -> pd.D
     )
 
 
+NAMED_COLOUR, UNDER_COLOUR, THRESHOLD_COLOUR = "#2f9e44", "#adb5bd", "#e03131"
+
+
+def _figure(width: float, height: float):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height))
+    return figure, figure.add_subplot(1, 1, 1)
+
+
+def identification_figure(result: Identification | None):
+    """Top matches as horizontal bars of cosine score on a fixed 0-1 axis, best on top.
+
+    The best match is green when it is named, grey otherwise (the others are grey: only
+    the best can be named); the red line is the cosine score the best match needed
+    (for AS-Norm decisions its threshold in cosine units).
+    """
+    from matplotlib.patches import Patch
+
+    figure, ax = _figure(6.0, 3.2)
+    matches = result.matches if result is not None else []
+    names = [m.name for m in matches][::-1]
+    cosines = [m.cosine if m.cosine is not None else m.score for m in matches][::-1]
+    colours = [UNDER_COLOUR] * len(matches)
+    if matches and result.decision != UNKNOWN:
+        colours[0] = NAMED_COLOUR
+    ax.barh(names, np.clip(cosines, 0.0, 1.0), color=colours[::-1])
+    handles = [
+        Patch(color=NAMED_COLOUR, label="named (best match, at or above the threshold)"),
+        Patch(color=UNDER_COLOUR, label="not named"),
+    ]
+    threshold = None if result is None else result.cosine_threshold
+    if threshold is not None:
+        line = ax.axvline(
+            min(max(threshold, 0.0), 1.0), color=THRESHOLD_COLOUR, linestyle="--", linewidth=1.5
+        )
+        line.set_label(f"threshold {threshold:.3f}")
+        handles.append(line)
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel("cosine score")
+    ax.legend(handles=handles, loc="lower right", fontsize=7)
+    ax.grid(True, axis="x", linewidth=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def timeline_frame(timeline: SpeakerTimeline | None) -> pd.DataFrame:
+    """Who spoke when over the last :data:`TIMELINE_SECONDS`, as the Live tab's dot plot:
+    one row per update that heard speech (the end of the 0.5 s it answers for),
+    ``seconds ago`` (0 or negative) and ``who``.
+
+    The browser draws it (a Gradio native plot): the server only sends these rows, so
+    updating it twice a second costs next to nothing.
+    """
+    rows = []
+    if timeline is not None:
+        now = timeline.now
+        for start, end, label in timeline.segments():
+            points = np.arange(end, start + timeline.step / 2, -timeline.step)[::-1]
+            rows += [(round(float(t - now), 2), label) for t in points]
+    return pd.DataFrame(
+        {
+            "seconds ago": pd.Series([t for t, _ in rows], dtype=float),
+            "who": pd.Series([w for _, w in rows], dtype=str),
+        }
+    )
+
+
 def describe_identification(result: Identification) -> str:
     """One line: who it is (or "unknown"), the best score and the threshold."""
     best = result.matches[0]
+    kind = "; AS-Norm scores" if result.score == "asnorm" else ""
     if result.threshold is None:
         return f"{best.name} (score {best.score:.3f}; no threshold: the closest is named)"
     if result.decision == UNKNOWN:
         return (
             f"{UNKNOWN} (the closest is {best.name} at {best.score:.3f}, under the "
-            f"threshold {result.threshold:.3f})"
+            f"threshold {result.threshold:.3f}{kind})"
         )
-    return f"{best.name} (score {best.score:.3f} >= threshold {result.threshold:.3f})"
+    return f"{best.name} (score {best.score:.3f} >= threshold {result.threshold:.3f}{kind})"
 
 
 def people_frame(service: SpeakerService) -> pd.DataFrame:
@@ -136,8 +221,8 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
                 delete_button = gr.Button("Delete", variant="stop", elem_id="delete-button")
 
         with gr.Tab("Identify"):
-            gr.Markdown(
-                f'Threshold for "unknown": {service.describe_threshold(service.threshold)}.'
+            identify_note = gr.Markdown(
+                f'Decision "unknown": {service.describe_decision()}.', elem_id="identify-note"
             )
             query = gr.Audio(
                 sources=["microphone", "upload"],
@@ -147,11 +232,17 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
             )
             identify_button = gr.Button("Identify", variant="primary", elem_id="identify-button")
             answer = gr.Textbox(label="Answer", interactive=False, elem_id="identify-answer")
-            answer_plot = gr.BarPlot(
-                label="Top matches (cosine score)",
+            answer_plot = gr.Plot(
+                value=identification_figure(None),
+                label="Top matches (cosine score, 0-1)",
                 elem_id="identify-plot",
-                caption="green: at or above the threshold; grey: under it",
-                **plot,
+                format="png",
+            )
+            answer_table = gr.Dataframe(
+                value=scores_frame(None, None),
+                label="Top matches",
+                interactive=False,
+                elem_id="identify-table",
             )
 
         with gr.Tab("Live"):
@@ -171,14 +262,22 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
                 label="Speaking now", interactive=False, elem_id="live-speaker"
             )
             live_status = gr.Textbox(label="Status", interactive=False, elem_id="live-status")
+            live_timeline = gr.ScatterPlot(
+                value=timeline_frame(None),
+                x="seconds ago",
+                y="who",
+                color="who",
+                x_lim=[-TIMELINE_SECONDS, 0],
+                height=200,
+                label=f"Who spoke when (last {TIMELINE_SECONDS:g} s)",
+                elem_id="live-timeline",
+            )
             listener = gr.State(None)
             updates = gr.State(0)
+            timeline = gr.State(None)
 
         with gr.Tab("Verify"):
-            gr.Markdown(
-                'Threshold for "same speaker": '
-                f"{service.describe_threshold(service.verify_threshold)}."
-            )
+            gr.Markdown(f'Decision "same speaker": {service.describe_decision(verify=True)}.')
             with gr.Row():
                 clip_a = gr.Audio(
                     sources=["microphone", "upload"],
@@ -223,10 +322,12 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
                     *([gr.skip()] * MAX_CLIPS),
                 )
             message = (
-                f"Enrolled {done.name} from {done.added} clip(s)."
+                f"Enrolled {done.name} from {done.added} clip(s)"
                 if done.new
-                else f"Added {done.added} clip(s) to {done.name} ({done.clips} in all)."
-            )
+                else f"Added {done.added} clip(s) to {done.name} ({done.clips} in all)"
+            ) + f"; {done.speech_seconds:.1f} s of speech used."
+            if done.warnings:
+                message += " Warning: " + "; ".join(done.warnings) + "."
             return (message, *_people_outputs(service), "", *([None] * MAX_CLIPS))
 
         def rename(current, new):
@@ -246,36 +347,50 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
             return (message, *_people_outputs(service))
 
         def identify(clip):
+            note = f'Decision "unknown": {service.describe_decision()}.'
             try:
                 result = service.identify(clip, TOP_K)
             except SpkidError as error:
-                return str(error), scores_frame(None, None)
-            return describe_identification(result), scores_frame(result, result.threshold)
+                return str(error), identification_figure(None), scores_frame(None), note
+            return (
+                describe_identification(result),
+                identification_figure(result),
+                scores_frame(result),
+                note,
+            )
 
-        def live(chunk, state, count):
+        def live(chunk, state, count, history):
             state = state if state is not None else LiveListener()
+            history = history if history is not None else SpeakerTimeline()
+            skip = (gr.skip(), gr.skip())
             if chunk is None:
-                return gr.skip(), gr.skip(), state, count
+                return (*skip, state, count, history, gr.skip())
             try:
                 update = service.live(state, *chunk)
             except SpkidError as error:
-                return gr.skip(), str(error), state, count
+                return (gr.skip(), str(error), state, count, history, gr.skip())
             if update is None:
-                return gr.skip(), gr.skip(), state, count
+                return (*skip, state, count, history, gr.skip())
             count += 1
             heard = f"{update.speech_seconds:.1f} s of speech in the last {WINDOW_SECONDS:g} s"
             if update.identification is None:
+                history.add(state.elapsed, None)
                 return (
                     gr.skip(),
                     f"update {count}: silence ({heard}); keeping the last answer",
                     state,
                     count,
+                    history,
+                    timeline_frame(history),
                 )
+            history.add(state.elapsed, update.identification.decision)
             return (
                 describe_identification(update.identification),
                 f"update {count}: listening ({heard})",
                 state,
                 count,
+                history,
+                timeline_frame(history),
             )
 
         def verify(a, b):
@@ -283,12 +398,15 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
                 result = service.verify(a, b)
             except SpkidError as error:
                 return str(error)
+            kind = "AS-Norm score" if result.kind == "asnorm" else "score"
             if result.same is None:
                 return f"score {result.score:.3f} (no calibrated threshold: no decision)"
             if result.same:
-                return f"same speaker: score {result.score:.3f} >= threshold {result.threshold:.3f}"
+                return (
+                    f"same speaker: {kind} {result.score:.3f} >= threshold {result.threshold:.3f}"
+                )
             return (
-                f"different speakers: score {result.score:.3f} < threshold {result.threshold:.3f}"
+                f"different speakers: {kind} {result.score:.3f} < threshold {result.threshold:.3f}"
             )
 
         def celebrity(clip):
@@ -307,19 +425,24 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
         rename_button.click(rename, [person, new_name], manage_outputs, api_name="rename")
         delete_button.click(delete, [person], manage_outputs, api_name="delete")
         demo.load(lambda: _people_outputs(service), None, [people, person], api_name="people")
-        identify_button.click(identify, query, [answer, answer_plot], api_name="identify")
+        identify_button.click(
+            identify,
+            query,
+            [answer, answer_plot, answer_table, identify_note],
+            api_name="identify",
+        )
         mic.start_recording(
-            lambda: (None, 0, "", "listening..."),
+            lambda: (None, 0, None, "", "listening...", timeline_frame(None)),
             None,
-            [listener, updates, live_speaker, live_status],
+            [listener, updates, timeline, live_speaker, live_status, live_timeline],
             api_name=False,
         )
         # one stream per open page, none waiting for another (a closed page's stream
         # lingers on the server until it times out)
         mic.stream(
             live,
-            [mic, listener, updates],
-            [live_speaker, live_status, listener, updates],
+            [mic, listener, updates, timeline],
+            [live_speaker, live_status, listener, updates, timeline, live_timeline],
             stream_every=UPDATE_SECONDS,
             time_limit=None,
             concurrency_limit=None,

@@ -5,10 +5,12 @@
                            [--top_k 5] [--json]
 
 ``build`` makes one prototype per speaker (mean of L2-normalised embeddings), with
-display names from a VoxCeleb identities file, and stores the decision threshold of
-``--calibration`` (default: the calibration shipped with the embeddings' model).
-``query`` prints the top-k names with cosine scores per file and "unknown" when the
-best score is under the threshold; ``--json`` prints one object per file per line:
+display names from a VoxCeleb identities file, and stores the open-set decision of
+``--calibration`` (default: the calibration shipped with the embeddings' model, and its
+AS-Norm cohort) and the model's SHA-256. ``query`` prints the top-k names with their
+scores per file and "unknown" when the decision shared by every entry point
+(:mod:`keras_spkid.scoring.decision`) says so; a gallery made with another model is
+refused. ``--json`` prints one object per file per line:
 ``{"audio": FILE, "matches": [{"name": ..., "score": ...}, ...], "decision": ...}``.
 """
 
@@ -70,7 +72,8 @@ def build(args) -> int:
     from keras_spkid.data.voxceleb import display_name, read_identities
     from keras_spkid.inference.embedding_set import EmbeddingSet
     from keras_spkid.scoring.calibration import CALIBRATION_FILE, Calibration
-    from keras_spkid.search.gallery import Gallery
+    from keras_spkid.scoring.decision import load_cohort
+    from keras_spkid.search.gallery import MODEL_KEY, Gallery
 
     embeddings = EmbeddingSet.load(args.embeddings)
     speakers = embeddings.require_speakers(args.embeddings)
@@ -81,32 +84,44 @@ def build(args) -> int:
         embeddings.embeddings,
         speakers,
         names,
-        meta={"model": embeddings.info.get("model"), "embeddings": str(args.embeddings)},
+        meta={
+            "model": embeddings.info.get("model"),
+            "embeddings": str(args.embeddings),
+            MODEL_KEY: embeddings.info.get("model_sha256"),
+        },
     )
     calibration = None
     if args.calibration:
         calibration = Calibration.load(args.calibration)
+        folder = Path(args.calibration).parent
     elif embeddings.info.get("model"):
         shipped = Path(embeddings.info["model"]).with_name(CALIBRATION_FILE)
         calibration = Calibration.load(shipped) if shipped.is_file() else None
+        folder = shipped.parent
     if calibration is not None:
-        gallery.set_calibration(calibration)
+        gallery.set_calibration(calibration, load_cohort(folder))
+        if calibration.decision().score == "asnorm" and gallery.cohort is None:
+            raise SpkidError(
+                f"{folder}: the calibration decides on AS-Norm scores but has no "
+                "cohort.npy beside it (run 'spkid eval calibrate-openset' for that model)"
+            )
     if args.threshold is not None:
         gallery.threshold = args.threshold
     gallery.save(args.output)
     threshold = (
         "none: every query gets its closest speaker"
-        if gallery.threshold is None
-        else f"{gallery.threshold:.4f}"
+        if gallery.decision is None
+        else gallery.decision.describe(len(gallery), int(gallery.counts.min()))
     )
     print(
         f"wrote {args.output}: {len(gallery)} speakers from {len(embeddings)} clips; "
-        f"unknown threshold {threshold}"
+        f"'unknown' decision: {threshold}"
     )
     return 0
 
 
 def query(args) -> int:
+    from keras_spkid.app.galleries import check_fits, model_fingerprint
     from keras_spkid.audio.io import load_audio
     from keras_spkid.inference.encoder import SpeakerEncoder
     from keras_spkid.inference.model_io import load_embedding_model
@@ -114,11 +129,13 @@ def query(args) -> int:
 
     gallery = Gallery.load(args.gallery)
     model = load_embedding_model(args.model)
-    if model.dim != gallery.dim:
-        raise SpkidError(
-            f"{args.gallery}: built with {gallery.dim}-dim embeddings but "
-            f"{model.path} gives {model.dim} (give the gallery's --model)"
-        )
+    check_fits(
+        gallery,
+        model,
+        model_fingerprint(model),
+        args.gallery,
+        "give the --model it was built with, or rebuild the gallery",
+    )
     encoder = SpeakerEncoder(model, crops=args.crops)
     failed = 0
     for path in args.audio:

@@ -11,6 +11,12 @@
               on the test speakers (few-shot accuracy, EER, minDCF)
 ``calibrate`` one threshold for several corpora (all pairs of their dev speakers, each
               corpus weighted equally), saved as ``calibration.json``
+``openset``   open-set identification: enrol N speakers x K clips, query with their
+              other clips and with strangers; named right / wrong, missed, strangers
+              named with 95% CIs, and the curve over thresholds
+``calibrate-openset``  choose the decision users meet (threshold by gallery size and
+              clips, cosine or AS-Norm) on dev speakers at a target rate of strangers
+              named; writes ``calibration.json`` and ``cohort.npy`` beside the model
 
 Embeddings come from ``--embeddings OUT.npz`` (made by ``extract_embeds.py``) or are
 extracted from a corpus (``--corpus/--manifest/--folder/...``) with ``--model`` (default:
@@ -522,6 +528,265 @@ def cmd_calibrate(args) -> int:
     return _done(write_report(args.out, "calibration", "\n".join(lines), data))
 
 
+# ----- open set -----
+ENROLLED_ONLY = ("fsdd",)
+"""Corpora too small for strangers of their own: their speakers are enrolled, and only
+whoever is left over is a stranger."""
+
+
+def _split_embeddings(model, corpus: str, split: str, out, segment_seconds: float, quiet: bool):
+    """Embeddings of one split of a bundled corpus (segments when one clip per speaker)."""
+    from keras_spkid.data.corpora import corpus_split
+    from keras_spkid.evaluation.embeddings import corpus_embeddings
+
+    catalogue = corpus_split(corpus, split)
+    one_clip_each = len(catalogue) == len(catalogue.speakers)
+    return corpus_embeddings(
+        model,
+        catalogue,
+        Path(out) / "embeddings",
+        segment_seconds=segment_seconds if one_clip_each else None,
+        progress=not quiet,
+    )
+
+
+def _percent(rate: dict) -> str:
+    if rate["mean"] is None:
+        return "n/a"
+    return f"{100 * rate['mean']:.1f} ± {100 * rate['ci95']:.1f}"
+
+
+def cmd_openset(args) -> int:
+    from keras_spkid.errors import DataError
+    from keras_spkid.evaluation.openset import episode_scores, openset_metrics, threshold_curve
+    from keras_spkid.evaluation.plots import openset_figure
+    from keras_spkid.evaluation.report import markdown_table, write_report
+    from keras_spkid.inference.embedding_set import EmbeddingSet
+    from keras_spkid.inference.model_io import load_embedding_model
+    from keras_spkid.scoring.asnorm import ASNorm
+    from keras_spkid.scoring.calibration import Calibration
+    from keras_spkid.scoring.decision import OpenSetDecision, load_cohort
+
+    model = load_embedding_model(args.model)
+    calibration = Calibration.load(args.calibration) if args.calibration else model.calibration
+    cohort = load_cohort(Path(args.calibration).parent) if args.calibration else model.cohort
+    decisions = {}
+    if args.threshold is not None:
+        decisions["threshold"] = OpenSetDecision.fixed(args.threshold, source="--threshold")
+    elif calibration is not None:
+        decisions["shipped"] = calibration.decision()
+        if calibration.open_set is not None:
+            decisions["pair threshold"] = OpenSetDecision.fixed(
+                calibration.threshold, source="previous pair threshold"
+            )
+    else:
+        decisions["none"] = None
+    norms = {"cosine": None}
+    if any(d is not None and d.score == "asnorm" for d in decisions.values()):
+        if cohort is None:
+            raise SpkidError(
+                f"{model.path}: its decision is on AS-Norm scores but no cohort.npy is beside "
+                "it (run 'spkid eval calibrate-openset' again)"
+            )
+        top_k = next(d.cohort_top_k for d in decisions.values() if d and d.score == "asnorm")
+        norms["asnorm"] = ASNorm(cohort, top_k=top_k or 200)
+    if args.embeddings:
+        sets = {Path(args.embeddings).stem: EmbeddingSet.load(args.embeddings)}
+    else:
+        sets = {}
+        for corpus in args.corpora:
+            sets[corpus] = _split_embeddings(
+                model, corpus, args.split, args.out, args.segment_seconds, args.quiet
+            )
+    rows, curves = [], {}
+    for c, (name, data) in enumerate(sets.items()):
+        speakers = data.require_speakers()
+        share = 0.0 if name in ENROLLED_ONLY else args.stranger_share
+        for n in args.enrolled:
+            for k in args.clips:
+                measured = {}
+                try:
+                    for kind, norm in norms.items():
+                        measured[kind] = episode_scores(
+                            data.embeddings,
+                            speakers,
+                            n,
+                            k,
+                            args.episodes,
+                            args.seed + 1000 * c,
+                            args.queries,
+                            share,
+                            asnorm=norm,
+                        )
+                except DataError as why:
+                    rows.append({"corpus": name, "enrolled": n, "clips": k, "note": f"n/a: {why}"})
+                    continue
+                for label, decision in decisions.items():
+                    scores = measured[decision.score if decision else "cosine"]
+                    metrics = openset_metrics(scores, decision)
+                    rows.append(
+                        {
+                            "corpus": name,
+                            "enrolled": n,
+                            "clips": k,
+                            "decision": label,
+                            **metrics,
+                        }
+                    )
+                first = next(iter(decisions.values()))
+                curve = threshold_curve(measured[first.score if first else "cosine"])
+                curves[f"{name} N={n} K={k}"] = (
+                    curve,
+                    rows[-len(decisions)]["strangers_named"]["mean"],
+                    rows[-len(decisions)]["named_right"]["mean"],
+                )
+    table = markdown_table(
+        [
+            "corpus",
+            "enrolled",
+            "clips",
+            "decision",
+            "named right (%)",
+            "named wrong (%)",
+            "missed (%)",
+            "strangers named (%)",
+            "strangers named, CI upper (%)",
+        ],
+        [
+            [r["corpus"], r["enrolled"], r["clips"], r["note"], "", "", "", "", ""]
+            if "note" in r
+            else [
+                r["corpus"],
+                r["enrolled"],
+                r["clips"],
+                r["decision"],
+                _percent(r["named_right"]),
+                _percent(r["named_wrong"]),
+                _percent(r["missed"]),
+                _percent(r["strangers_named"]),
+                "n/a"
+                if r["strangers_named"]["upper"] is None
+                else f"{100 * r['strangers_named']['upper']:.1f}",
+            ]
+            for r in rows
+        ],
+    )
+    described = "\n".join(
+        f"- {label}: {d.describe() if d else 'none (the closest is always named)'}"
+        for label, d in decisions.items()
+    )
+    source = args.embeddings or f"{', '.join(args.corpora)} ({args.split} speakers)"
+    markdown = (
+        f"# Open-set identification: {source}\n\n"
+        f"Model `{model.path}`. {args.episodes} seeded episodes per row (seed {args.seed}): "
+        "enrol N speakers with K clips each, query with up to "
+        f"{args.queries} other clips of each enrolled speaker and of each stranger (a "
+        f"speaker not enrolled; at least {100 * args.stranger_share:.0f}% of a corpus's "
+        f"speakers, whoever is left for {', '.join(ENROLLED_ONLY)}). Rates are means over "
+        "episodes ± 95% CI (1.96 x std / sqrt(episodes)); named right + named wrong + "
+        "missed = 100% of genuine queries.\n\n" + described + "\n\n" + table
+    )
+    print(markdown)
+    data = {
+        "rows": rows,
+        "decisions": {k: (d.to_dict() if d else None) for k, d in decisions.items()},
+        "model": str(model.path),
+        "split": args.split,
+        "episodes": args.episodes,
+        "seed": args.seed,
+        "queries": args.queries,
+        "curves": {k: {n: v.tolist() for n, v in c.items()} for k, (c, _, _) in curves.items()},
+    }
+    return _done(write_report(args.out, "openset", markdown, data, openset_figure(curves)))
+
+
+def cmd_calibrate_openset(args) -> int:
+    from keras_spkid.evaluation.openset_calibration import (
+        SpeakerSet,
+        calibrate_decision,
+        speaker_cohort,
+    )
+    from keras_spkid.evaluation.report import markdown_table, write_report
+    from keras_spkid.inference.model_io import load_embedding_model
+    from keras_spkid.scoring.calibration import (
+        CALIBRATION_FILE,
+        all_pair_trials,
+        calibrate_balanced,
+    )
+    from keras_spkid.scoring.decision import COHORT_FILE
+
+    model_path = args.model
+    if model_path and Path(model_path).is_dir():
+        model_path = Path(model_path) / "model.keras"
+    model = load_embedding_model(model_path)
+    folder = model.path.parent
+    sets, cohorts, pairs = {}, [], {}
+    for corpus in args.corpora:
+        dev = _split_embeddings(model, corpus, "dev", args.out, args.segment_seconds, args.quiet)
+        train = _split_embeddings(
+            model, corpus, "train", args.out, args.segment_seconds, args.quiet
+        )
+        sets[corpus] = SpeakerSet(dev.embeddings, dev.speakers, (train.embeddings, train.speakers))
+        cohorts.append(speaker_cohort(train.embeddings, train.speakers))
+        pairs[corpus] = all_pair_trials(dev.embeddings, dev.speakers)
+    cohort = np.concatenate(cohorts)
+    decision, report = calibrate_decision(
+        sets,
+        cohort,
+        args.target,
+        tuple(args.enrolled),
+        tuple(args.clips),
+        args.episodes,
+        args.seed,
+        args.cohort_top_k,
+        args.confidence,
+        progress=None if args.quiet else print,
+    )
+    calibration = model.calibration or calibrate_balanced(pairs, "eer", seed=args.seed)[0]
+    calibration = dataclasses.replace(calibration, open_set=decision.to_dict())
+    target = Path(args.save_to) if args.save_to else folder
+    target.mkdir(parents=True, exist_ok=True)
+    calibration.save(target / CALIBRATION_FILE)
+    if decision.score == "asnorm":
+        from keras_spkid.atomic import atomic_path
+
+        with atomic_path(target / COHORT_FILE, ".npy") as tmp:
+            np.save(tmp, cohort.astype(np.float32))
+    else:
+        (target / COHORT_FILE).unlink(missing_ok=True)
+    table = markdown_table(
+        ["rule", "named right, mean over cells (%)", "strangers named, worst cell (%)"],
+        [
+            [
+                name,
+                f"{100 * r['mean_named_right']:.1f}",
+                f"{100 * r['max_strangers_named']:.1f}",
+            ]
+            for name, r in report["candidates"].items()
+        ],
+    )
+    grid = markdown_table(
+        ["clips \\ enrolled", *map(str, decision.gallery_sizes)],
+        [
+            [k, *(f"{t:.4f}" for t in row)]
+            for k, row in zip(decision.enrol_counts, decision.thresholds)
+        ],
+    )
+    markdown = (
+        f"# Open-set calibration on dev speakers of {', '.join(args.corpora)}\n\n"
+        f"Model `{model.path}`; at most {100 * args.target:g}% of strangers named in every "
+        f"cell at a {100 * args.confidence:g}% upper confidence bound over resampled dev "
+        f"strangers; {args.episodes} episodes per cell and corpus (seed {args.seed}); AS-Norm "
+        f"cohort: {len(cohort)} training speakers (top {args.cohort_top_k}); galleries "
+        "larger than a corpus's dev speakers allow are topped up with its training "
+        f"speakers.\n\n{table}\n\nChosen: **{report['chosen']}**, thresholds:\n\n{grid}\n\n"
+        f"Saved to `{target / CALIBRATION_FILE}`"
+        + (f" and `{target / COHORT_FILE}`." if decision.score == "asnorm" else ".")
+    )
+    print(markdown)
+    return _done(write_report(args.out, "calibrate_openset", markdown, report))
+
+
 def add_eval_parser(sub) -> None:
     """Register ``spkid eval`` and its subcommands on an argparse subparsers object."""
     from keras_spkid.cli.args import (
@@ -530,12 +795,15 @@ def add_eval_parser(sub) -> None:
         positive_float,
         positive_int,
         rate,
+        score,
     )
     from keras_spkid.cli.sources import add_catalogue_args
     from keras_spkid.data.corpora import CORPORA
 
     parser = sub.add_parser(
-        "eval", help="evaluate a model: fewshot, verify, identify, knn, trials, table, calibrate"
+        "eval",
+        help="evaluate a model: fewshot, verify, identify, knn, trials, table, calibrate, "
+        "openset, calibrate-openset",
     )
     commands = parser.add_subparsers(dest="eval_command", required=True, metavar="EVAL")
 
@@ -695,6 +963,90 @@ def add_eval_parser(sub) -> None:
         "<out>/calibration.json; put it next to model.keras to ship it)",
     )
     p.set_defaults(func=cmd_calibrate)
+
+    p = commands.add_parser(
+        "openset",
+        help="open-set identification: named right / wrong, missed, strangers named",
+    )
+    _model_source(p)
+    p.add_argument(
+        "--corpora", nargs="+", choices=CORPORA, default=list(CORPORA), help="bundled corpora"
+    )
+    p.add_argument("--split", default="test", help="speakers to measure on")
+    p.add_argument(
+        "--enrolled", type=positive_int, nargs="+", default=[5, 20], help="people enrolled"
+    )
+    p.add_argument(
+        "--clips", type=positive_int, nargs="+", default=[1, 5], help="clips enrolled per person"
+    )
+    p.add_argument("--episodes", type=positive_int, default=1000, help="seeded episodes per cell")
+    p.add_argument("--queries", type=positive_int, default=2, help="queries per speaker")
+    p.add_argument(
+        "--stranger-share",
+        type=rate,
+        default=1 / 3,
+        help="least share of a corpus's speakers kept as strangers",
+    )
+    p.add_argument(
+        "--calibration",
+        help="calibration.json to evaluate (default: the model's; its cohort.npy beside it)",
+    )
+    p.add_argument("--threshold", type=score, help="evaluate one cosine threshold instead")
+    p.add_argument(
+        "--segment-seconds",
+        type=positive_float,
+        default=2.0,
+        help="corpora with one clip per speaker are cut into segments this long",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds the episodes")
+    p.set_defaults(func=cmd_openset, out="runs/openset")
+
+    p = commands.add_parser(
+        "calibrate-openset",
+        help="choose the open-set decision on dev speakers at a target rate of "
+        "strangers named; writes calibration.json (and cohort.npy) beside the model",
+    )
+    p.add_argument("--model", help="a model folder or .keras file (default: the built-in model)")
+    p.add_argument(
+        "--corpora",
+        nargs="+",
+        choices=CORPORA,
+        default=["wuw_corpus_ii", "librispeech_1utt"],
+        help="bundled corpora whose dev speakers calibrate",
+    )
+    p.add_argument("--target", type=rate, default=0.05, help="most strangers named, as a rate")
+    p.add_argument(
+        "--enrolled",
+        type=positive_int,
+        nargs="+",
+        default=[1, 5, 20, 100],
+        help="gallery sizes to calibrate for",
+    )
+    p.add_argument(
+        "--clips", type=positive_int, nargs="+", default=[1, 5], help="clips enrolled per person"
+    )
+    p.add_argument("--episodes", type=positive_int, default=500, help="episodes per cell")
+    p.add_argument(
+        "--cohort-top-k", type=positive_int, default=50, help="AS-Norm: top cohort scores"
+    )
+    p.add_argument(
+        "--confidence",
+        type=rate,
+        default=0.95,
+        help="thresholds at this upper confidence bound over resampled dev strangers",
+    )
+    p.add_argument(
+        "--segment-seconds",
+        type=positive_float,
+        default=2.0,
+        help="corpora with one clip per speaker are cut into segments this long",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds the episodes")
+    p.add_argument("--out", default="runs/calibrate_openset", help="report and embeddings")
+    p.add_argument(
+        "--save-to", help="folder for calibration.json and cohort.npy (default: the model's)"
+    )
+    p.set_defaults(func=cmd_calibrate_openset)
 
     p = commands.add_parser(
         "table",

@@ -71,3 +71,31 @@ def fewshot_figure(rows: list[dict]):
     if groups:
         ax.legend(fontsize=7)
     return figure
+
+
+def openset_figure(curves: dict):
+    """Named right against strangers named as the threshold moves, one line per cell.
+
+    Args:
+        curves: label -> ``(curve, strangers_named, named_right)``: a
+            :func:`~keras_spkid.evaluation.openset.threshold_curve` and the operating
+            point of the decision (rates in [0, 1]), marked on the line.
+    """
+    figure, ax = _figure(6.0, 4.5)
+    for label, (curve, far, right) in curves.items():
+        (line,) = ax.plot(
+            100 * curve["strangers_named"], 100 * curve["named_right"], label=label, linewidth=1
+        )
+        if far is not None and right is not None:
+            ax.plot([100 * far], [100 * right], "o", color=line.get_color(), markersize=5)
+    ax.axvline(5, color="gray", linestyle=":", linewidth=0.8)
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("strangers named (%)")
+    ax.set_ylabel("enrolled speakers named right (%)")
+    ax.set_title("Open-set identification (dots: the decision made)")
+    ax.grid(True, linewidth=0.3)
+    if curves:
+        ax.legend(fontsize=6, loc="lower right")
+    return figure

@@ -59,6 +59,14 @@ class EmbeddingModel:
                 digest.update(block)
         return digest.hexdigest()
 
+    @functools.cached_property
+    def cohort(self):
+        """The AS-Norm cohort ``[C, d]`` shipped next to the model (``cohort.npy``), or
+        ``None``; open-set decisions on AS-Norm scores need it."""
+        from keras_spkid.scoring.decision import load_cohort
+
+        return load_cohort(self.path.parent)
+
     @property
     def min_samples(self) -> int:
         """Shortest waveform the front end can analyse: one analysis window."""

@@ -7,6 +7,12 @@ equal-error point or at a target false-accept rate (e.g. 1%: at most one imposto
 hundred accepted), and records the error rates it implies so a user can see the trade.
 The result is a small JSON file: ``calibration.json`` next to a ``model.keras``, or a
 field of a gallery ``.npz``.
+
+That pair threshold is the equal-error point of single clip pairs. The decision users
+meet is open-set identification (the best of ``N`` prototypes, or "unknown"), so the file
+also holds ``open_set``: the :class:`~keras_spkid.scoring.decision.OpenSetDecision`
+chosen by ``spkid eval calibrate-openset``, which :meth:`Calibration.decision` returns
+(and the pair threshold only for files made before it).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import numpy as np
 
 from keras_spkid.atomic import write_text_atomic
 from keras_spkid.errors import DataError
+from keras_spkid.scoring.decision import OpenSetDecision
 from keras_spkid.scoring.verification import (
     equal_error_rate,
     error_rates,
@@ -43,6 +50,7 @@ class Calibration:
         score: ``"cosine"`` or ``"asnorm"``: which scores the threshold applies to.
         trials: where the dev trials came from (a file name or a description).
         num_target, num_nontarget: how many trials of each kind it was chosen on.
+        open_set: the open-set decision (:meth:`OpenSetDecision.to_dict`), if calibrated.
     """
 
     threshold: float
@@ -55,6 +63,19 @@ class Calibration:
     trials: str = ""
     num_target: int = 0
     num_nontarget: int = 0
+    open_set: dict | None = None
+
+    def decision(self) -> OpenSetDecision:
+        """The open-set decision: the calibrated one, else this pair threshold for any
+        gallery (files made before open-set calibration)."""
+        if self.open_set is not None:
+            return OpenSetDecision.from_dict(self.open_set, "calibration open_set")
+        return OpenSetDecision.fixed(
+            self.threshold,
+            self.score,
+            "pair threshold (equal-error point of single clip pairs), not calibrated "
+            "on open-set galleries",
+        )
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True)

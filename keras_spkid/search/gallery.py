@@ -3,14 +3,18 @@
 A speaker's prototype is the mean of their L2-normalised utterance embeddings; search
 compares queries with its direction (cosine), so scores are comparable across speakers
 with different numbers of enrolment clips, and keeping the mean (with the clip count)
-lets clips be added later exactly. A query is "unknown" when its best score is
-under the gallery's threshold (from a :class:`~keras_spkid.scoring.calibration.Calibration`
-made on dev trials, or set by hand).
+lets clips be added later exactly. Whether the best match is named or the query is
+"unknown" is decided by the gallery's :class:`~keras_spkid.scoring.decision.
+OpenSetDecision` (a threshold by gallery size and clips per speaker, on cosine or AS-Norm
+scores, calibrated with the model; or one threshold set by hand), with the same code
+as every other path that says "unknown" (:mod:`keras_spkid.scoring.decision`).
 
 The ``.npz`` file holds ``speakers`` (ids), ``names`` (display names), ``prototypes``
-``[S, d]`` float32, ``counts`` (clips per speaker) and ``meta`` (JSON: threshold,
-calibration, model). It is written atomically, so an interrupted save never leaves a
-broken gallery; the Gradio demo edits it in place (enrol, rename, delete).
+``[S, d]`` float32, ``counts`` (clips per speaker), ``meta`` (JSON: decision,
+calibration, the model's name and SHA-256) and, for AS-Norm decisions, ``cohort``
+``[C, d]``. It is written atomically, so an interrupted save never leaves a broken
+gallery; the Gradio demo edits it in place (enrol, rename, delete). A gallery only
+answers for the model that made it: :meth:`Gallery.check_model`.
 """
 
 from __future__ import annotations
@@ -25,28 +29,51 @@ import numpy as np
 from keras_spkid.atomic import atomic_path
 from keras_spkid.errors import DataError
 from keras_spkid.scoring.calibration import Calibration
+from keras_spkid.scoring.decision import (
+    UNKNOWN,
+    OpenSetDecision,
+    cosine_thresholds,
+    decision_scores,
+    name_best,
+)
 from keras_spkid.search.index import SearchIndex, make_index
 from keras_spkid.vectors import l2_normalize
 
-UNKNOWN = "unknown"
+__all__ = ["UNKNOWN", "Gallery", "Identification", "Match"]
+
+MODEL_KEY = "model_sha256"
+"""``meta`` key of the SHA-256 of the model a gallery was embedded with."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Match:
-    """One gallery speaker and its cosine score against a query."""
+    """One gallery speaker and its score against a query (cosine, or AS-Norm), and the
+    cosine score (the same as ``score`` for cosine decisions)."""
 
     speaker: str
     name: str
     score: float
+    cosine: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Identification:
-    """Top matches of one query, best first, and the decision under the threshold."""
+    """Top matches of one query, best first, and the decision.
+
+    Attributes:
+        matches: best first.
+        decision: the best match's name, or "unknown".
+        threshold: the threshold the best match was held to (``None``: no decision).
+        score: what the scores are: ``"cosine"`` or ``"asnorm"``.
+        cosine_threshold: the cosine score the best match needed (``threshold`` itself
+            for cosine decisions): where a chart on a 0-1 cosine axis draws the line.
+    """
 
     matches: list[Match]
     decision: str
     threshold: float | None
+    score: str = "cosine"
+    cosine_threshold: float | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -67,8 +94,10 @@ class Gallery:
             after normalisation, so cosine scores do not depend on the clip count).
         names: display names (default: the ids).
         counts: clips each prototype averages (default 1).
-        threshold: cosine score under which a query is "unknown" (``None``: never).
+        threshold: one cosine threshold set by hand (``None``: see ``decision``).
         meta: free-form provenance (model path, calibration) kept in the file.
+        decision: when a query is "unknown" (``None`` and no threshold: never).
+        cohort: ``[C, d]`` AS-Norm cohort, for decisions on AS-Norm scores.
     """
 
     def __init__(
@@ -79,6 +108,8 @@ class Gallery:
         counts=None,
         threshold: float | None = None,
         meta: dict | None = None,
+        decision: OpenSetDecision | None = None,
+        cohort=None,
     ):
         self.speakers = [str(s) for s in speakers]
         if len(set(self.speakers)) != len(self.speakers):
@@ -94,7 +125,10 @@ class Gallery:
         self.counts = np.asarray(
             counts if counts is not None else np.ones(len(self.speakers)), np.int64
         )
-        self.threshold = threshold
+        self.decision = decision
+        if decision is None and threshold is not None:
+            self.threshold = threshold
+        self.cohort = None if cohort is None else np.asarray(cohort, np.float32)
         self.meta = dict(meta or {})
         self._index: dict[str, SearchIndex] = {}
 
@@ -122,9 +156,50 @@ class Gallery:
         names = names or {}
         return cls(ids, sums / counts[:, None], [names.get(s, s) for s in ids], counts, **kwargs)
 
-    def set_calibration(self, calibration: Calibration) -> None:
-        self.threshold = calibration.threshold
+    @property
+    def threshold(self) -> float | None:
+        """The threshold a best match with the typical clip count is held to, for this
+        gallery's size (``None``: no decision)."""
+        if self.decision is None:
+            return None
+        typical = int(np.median(self.counts)) if len(self) else 1
+        return float(self.decision.threshold_for(max(len(self), 1), typical))
+
+    @threshold.setter
+    def threshold(self, value: float | None) -> None:
+        """Set one cosine threshold by hand (``None``: always name the closest)."""
+        self.decision = None if value is None else OpenSetDecision.fixed(value)
+
+    def set_calibration(self, calibration: Calibration, cohort=None) -> None:
+        """Decide as ``calibration`` says (with the model's AS-Norm ``cohort`` if its
+        decision is on AS-Norm scores)."""
+        self.decision = calibration.decision()
+        self.cohort = (
+            None
+            if self.decision.score != "asnorm" or cohort is None
+            else np.asarray(cohort, np.float32)
+        )
         self.meta["calibration"] = dataclasses.asdict(calibration)
+
+    def check_model(self, model_name: str, fingerprints, path, fix: str) -> None:
+        """Raise :class:`DataError` unless this gallery was made with the model whose
+        SHA-256 is one of ``fingerprints`` (galleries that recorded none pass).
+
+        Args:
+            model_name: the model being used, for the message.
+            fingerprints: its SHA-256 (file, or weights).
+            path: the gallery file, for the message.
+            fix: what the user should do about a mismatch.
+        """
+        recorded = self.meta.get(MODEL_KEY)
+        if len(self) and recorded and recorded not in set(fingerprints):
+            made_with = self.meta.get("model") or "another model"
+            if made_with == str(model_name):
+                made_with = f"another version of {model_name}"
+            raise DataError(
+                f"{path}: made with {made_with} (sha256 {recorded[:12]}), "
+                f"not with {model_name} ({fix})"
+            )
 
     def _changed(self) -> None:
         self._index.clear()
@@ -177,18 +252,49 @@ class Gallery:
         return self._index[backend]
 
     def identify(self, embeddings, top_k: int = 5, backend: str = "auto") -> list[Identification]:
-        """Top-``k`` speakers of each query embedding ``[q, d]`` and the decision."""
+        """Top-``k`` speakers of each query embedding ``[q, d]`` and the decision
+        (:func:`~keras_spkid.scoring.decision.name_best`)."""
         if len(self) == 0:
             raise DataError("the gallery is empty: enrol speakers first")
-        scores, indices = self.index(backend).search(l2_normalize(np.atleast_2d(embeddings)), top_k)
+        queries = l2_normalize(np.atleast_2d(embeddings))
+        kind = self.decision.score if self.decision is not None else "cosine"
+        if kind == "asnorm":  # scores depend on each prototype's cohort statistics
+            all_scores = decision_scores(queries, self.prototypes, self.decision, self.cohort)
+            indices = np.argsort(-all_scores, axis=1, kind="stable")[:, : min(top_k, len(self))]
+            scores = np.take_along_axis(all_scores, indices, axis=1)
+            cosines = np.take_along_axis(queries @ l2_normalize(self.prototypes).T, indices, axis=1)
+        else:
+            scores, indices = self.index(backend).search(queries, top_k)
+            cosines = scores
+        thresholds, known = name_best(
+            scores[:, 0], self.counts[indices[:, 0]], len(self), self.decision
+        )
         results = []
-        for row_s, row_i in zip(scores, indices):
+        for q, (row_s, row_c, row_i) in enumerate(zip(scores, cosines, indices)):
             matches = [
-                Match(self.speakers[i], self.names[i], float(s)) for s, i in zip(row_s, row_i)
+                Match(self.speakers[i], self.names[i], float(s), float(c))
+                for s, c, i in zip(row_s, row_c, row_i)
             ]
-            known = self.threshold is None or matches[0].score >= self.threshold
+            threshold = cosine_threshold = None
+            if self.decision is not None:
+                threshold = float(thresholds[q])
+                cosine_threshold = float(
+                    cosine_thresholds(
+                        [threshold],
+                        queries[q : q + 1],
+                        self.prototypes[row_i[:1]],
+                        self.decision,
+                        self.cohort,
+                    )[0, 0]
+                )
             results.append(
-                Identification(matches, matches[0].name if known else UNKNOWN, self.threshold)
+                Identification(
+                    matches,
+                    matches[0].name if known[q] else UNKNOWN,
+                    threshold,
+                    kind,
+                    cosine_threshold,
+                )
             )
         return results
 
@@ -196,7 +302,12 @@ class Gallery:
     def save(self, path) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        meta = dict(self.meta, threshold=self.threshold)
+        meta = dict(
+            self.meta,
+            threshold=self.threshold,
+            decision=None if self.decision is None else self.decision.to_dict(),
+        )
+        extra = {} if self.cohort is None else {"cohort": self.cohort}
         with atomic_path(path, ".npz") as tmp:
             np.savez(
                 tmp,
@@ -205,6 +316,7 @@ class Gallery:
                 prototypes=self.prototypes.reshape(len(self), self.prototypes.shape[-1]),
                 counts=self.counts,
                 meta=np.asarray(json.dumps(meta, sort_keys=True)),
+                **extra,
             )
 
     @classmethod
@@ -222,6 +334,7 @@ class Gallery:
                     )
                 meta = json.loads(str(data["meta"]))
                 fields = {k: data[k] for k in ("speakers", "names", "prototypes", "counts")}
+                cohort = data["cohort"] if "cohort" in data.files else None
         except (OSError, ValueError, zipfile.BadZipFile) as error:
             raise DataError(f"{path}: cannot read the gallery ({error})") from None
         problem = _check_fields(meta, **fields)
@@ -230,7 +343,9 @@ class Gallery:
                 f"{path}: not a usable gallery: {problem} "
                 "(rebuild it with 'closest_celeb.py build', or enrol the people again)"
             )
-        threshold = meta.pop("threshold", None)
+        threshold = meta.pop("threshold", None)  # files made before open-set decisions
+        decision = meta.pop("decision", None)
+        decision = None if decision is None else OpenSetDecision.from_dict(decision, path)
         try:
             return cls(
                 fields["speakers"],
@@ -239,6 +354,8 @@ class Gallery:
                 fields["counts"],
                 None if threshold is None else float(threshold),
                 meta,
+                decision,
+                cohort,
             )
         except ValueError as error:
             raise DataError(f"{path}: not a usable gallery: {error}") from None

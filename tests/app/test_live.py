@@ -1,12 +1,12 @@
 """The Live tab's listener on browser-like chunks: 48 kHz int16 stereo every 0.1 s,
-updates every 0.5 s of audio, a 2.5 s window, nothing to identify in silence."""
+updates every 0.5 s of audio, a 3 s window, nothing to identify in silence."""
 
 from __future__ import annotations
 
 import numpy as np
 import soxr
 
-from keras_spkid.app.live import MIN_SPEECH_SECONDS, LiveListener
+from keras_spkid.app.live import MIN_SPEECH_SECONDS, WINDOW_SECONDS, LiveListener
 from keras_spkid.audio.io import SAMPLE_RATE
 
 
@@ -26,11 +26,11 @@ def test_updates_are_paced_and_windowed(readers):
     # every 0.5 s of 0.1 s chunks (the first waits for soxr's few ms of filter delay)
     assert np.diff(due).tolist() == [5] * (len(due) - 1) and due[0] in (4, 5)
     given = [steps[i] for i in due if steps[i].window is not None]
-    assert len(given) >= len(due) - 3  # only the first second lacks speech
-    for step in given:  # the speech frames of the last 2.5 s, pauses left out
-        assert MIN_SPEECH_SECONDS <= step.speech_seconds <= 2.5
+    assert len(given) >= len(due) - 5  # only the first two seconds lack enough speech
+    for step in given:  # the speech frames of the last 3 s, pauses left out
+        assert MIN_SPEECH_SECONDS <= step.speech_seconds <= WINDOW_SECONDS
         assert len(step.window) == round(step.speech_seconds * SAMPLE_RATE)
-    assert min(s.speech_seconds for s in given) < 2.5 - 0.1  # the reader does pause
+    assert min(s.speech_seconds for s in given) < WINDOW_SECONDS - 0.1  # the reader pauses
 
 
 def test_stream_resampling_matches_whole_clip(readers):
