@@ -87,7 +87,7 @@ class StatisticsPooling(keras.layers.Layer):
         x = ops.cast(inputs, "float32")
         frames = ops.cast(ops.shape(x)[1], "float32")
         mean = ops.mean(x, axis=1)
-        squares = ops.sum(ops.square(x - mean[:, None, :]), axis=1)
+        squares = ops.sum(ops.square(x - ops.expand_dims(mean, 1)), axis=1)
         std = ops.sqrt(squares / ops.maximum(frames - 1.0, 1.0))
         std = ops.where(frames > 1.0, std, ops.full_like(std, self.single_frame_std))
         return ops.cast(ops.concatenate([mean, std], axis=-1), self.compute_dtype)

@@ -66,8 +66,9 @@ class SegmentContext(keras.layers.Layer):
         padded = ops.pad(x, [[0, 0], [0, segments * length - frames], [0, 0]])
         sums = ops.sum(ops.reshape(padded, (batch, segments, length, channels)), axis=2)
         counts = ops.minimum(length, frames - ops.arange(segments) * length)
-        means = sums / ops.cast(counts, "float32")[None, :, None]
-        per_frame = ops.broadcast_to(means[:, :, None, :], (batch, segments, length, channels))
+        # expand_dims, not [None, ...] indexing: LiteRT's builtins lack new-axis slices
+        means = sums / ops.reshape(ops.cast(counts, "float32"), (1, segments, 1))
+        per_frame = ops.broadcast_to(ops.expand_dims(means, 2), (batch, segments, length, channels))
         per_frame = ops.reshape(per_frame, (batch, segments * length, channels))[:, :frames]
         context = ops.mean(x, axis=1, keepdims=True) + per_frame
         return ops.cast(context, self.compute_dtype)
