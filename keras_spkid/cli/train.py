@@ -24,7 +24,7 @@ HELP = {
     "test_interval": "steps between validations and checkpoints",
     "print_interval": "steps between progress and TensorBoard updates",
     "log_dir": "checkpoints, TensorBoard logs, config.json, best/ and final/ models",
-    "encoder": "conv6 (CS330), resnet34, sacnn (self-attention CNN), resnet18_sa",
+    "encoder": "conv6 (CS330), resnet34, sacnn (self-attention CNN), resnet18_sa, campplus (CAM++)",
     "loss": "protonet: proto (squared Euclidean), proto_euclidean, proto_cosine; "
     "classifier: softmax, amsoftmax, aamsoftmax, angleproto, ge2e, triplet",
     "variable_query": "query crops of min_query_frames..query_frames frames (meta-SR)",
