@@ -152,7 +152,7 @@ def test_celebrity_gallery_of_another_model(model, tmp_path, readers):
     gallery = Gallery.from_embeddings(np.eye(4, 32), ["a", "b", "c", "d"])
     gallery.save(tmp_path / "vox.npz")
     service = SpeakerService(model, tmp_path / "people.npz", tmp_path / "vox.npz")
-    with pytest.raises(DataError, match="32-dim embeddings but the model gives 64"):
+    with pytest.raises(DataError, match=f"32-dim embeddings but the model gives {model.dim}"):
         service.closest_celebrity(str(readers["alice"].query_file))
     missing = SpeakerService(model, tmp_path / "people.npz", tmp_path / "none.npz")
     with pytest.raises(DataError, match="gallery not found"):
