@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the built-in default model in keras_spkid/pretrained/default/: its weights,
+# Reproduce the built-in default model in keras_spkid/pretrained/conv6/: its weights,
 # its calibrated threshold and its packaging (raw-audio .keras with the front end inside,
 # calibration.json, config.json). Needs ../shared/data (or SPKID_DATA); trains on the
 # train splits of wuw_corpus_ii (8 kHz telephone) and librispeech_1utt (16 kHz read speech,
@@ -45,4 +45,4 @@ $spkid eval calibrate --model "$run/best/model.keras" --corpora wuw_corpus_ii li
     --split dev --out runs/default_model/calibration --quiet \
     --save-calibration "$run/best/calibration.json"
 # Raw-audio model (front end inside) + calibration.json + config.json.
-$spkid export --model "$run/best/model.keras" --output keras_spkid/pretrained/default
+$spkid export --model "$run/best/model.keras" --output keras_spkid/pretrained/conv6

@@ -5,6 +5,10 @@ serve three places: inside a ``.keras`` model (raw 16 kHz audio in, embedding ou
 ``tf.data`` pipelines on the fly, and in the feature cache. Its filterbank follows
 librosa's construction (Slaney or HTK mel scale) and is tested against librosa.
 
+``KaldiFbank`` is its sibling for models trained on Kaldi filterbanks (CAM++ and most
+pretrained speaker encoders): Kaldi's framing, Povey window, pre-emphasis and mel
+banks, tested against ``kaldi-native-fbank``.
+
 ``SpecAugment`` masks random time and frequency bands during training only.
 """
 
@@ -209,6 +213,148 @@ class LogMel(keras.layers.Layer):
             normalize=self.normalize,
             center=self.center,
             pad_mode=self.pad_mode,
+        )
+        return config
+
+
+def kaldi_mel_scale(hz):
+    """Kaldi's mel scale, ``1127 ln(1 + f / 700)`` (HTK's, in natural log)."""
+    return 1127.0 * np.log(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def kaldi_mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 20.0, fmax: float = 0.0
+) -> np.ndarray:
+    """Kaldi's triangular mel banks, ``[n_mels, 1 + n_fft // 2]`` float32.
+
+    As ``kaldi::MelBanks``: ``n_mels + 2`` points equally spaced on
+    :func:`kaldi_mel_scale` between ``fmin`` and ``fmax`` (``fmax <= 0`` counts down from
+    the Nyquist frequency); each filter is a triangle in the MEL domain over the FFT bins
+    strictly inside its outer points, with peak 1 and no area normalisation. The Nyquist
+    bin (the last column) is never used, as in Kaldi.
+    """
+    nyquist = sample_rate / 2
+    fmax = nyquist + fmax if fmax <= 0 else fmax
+    if not 0 <= fmin < fmax <= nyquist:
+        raise ValueError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={fmin}, fmax={fmax}")
+    low, high = kaldi_mel_scale(fmin), kaldi_mel_scale(fmax)
+    delta = (high - low) / (n_mels + 1)
+    left = low + delta * np.arange(n_mels)[:, None]
+    center, right = left + delta, left + 2 * delta
+    mel = kaldi_mel_scale(np.arange(n_fft // 2) * sample_rate / n_fft)[None, :]
+    rising, falling = (mel - left) / (center - left), (right - mel) / (right - center)
+    weights = np.where((mel > left) & (mel < right), np.where(mel <= center, rising, falling), 0.0)
+    return np.pad(weights, [(0, 0), (0, 1)]).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="keras_spkid")
+class KaldiFbank(LogMel):
+    """Raw waveform ``[batch, samples]`` to Kaldi log-mel filterbanks ``[batch, frames, n_mels]``.
+
+    The same features as Kaldi's ``compute-fbank-feats`` (and ``kaldi-native-fbank``,
+    ``torchaudio.compliance.kaldi.fbank``) with ``dither=0``, ``snip_edges=true``,
+    ``use_energy=false``: frames of ``win_length`` samples every ``hop_length`` (no
+    padding, so ``1 + (samples - win_length) // hop_length`` frames); per frame the DC
+    offset is removed, then pre-emphasis ``x[i] -= preemphasis * x[i-1]`` (``x[0]``
+    against itself), then the Povey window ``(0.5 - 0.5 cos(2 pi i / (N-1)))^0.85``;
+    the power spectrum of the frame zero-padded to ``n_fft`` goes through
+    :func:`kaldi_mel_filterbank`; features are ``log(max(energy, float32 eps))``.
+    ``normalize="mean"`` then subtracts the utterance mean of each band (what CAM++
+    and the 3D-Speaker recipes do). The waveform scale is kept as given (floats in
+    [-1, 1] here; Kaldi tools read int16 values, which only shifts every log energy by
+    the same constant, removed by mean normalisation, except near the floor).
+
+    Being a :class:`LogMel`, it exposes the same attributes (``sample_rate``,
+    ``n_mels``, ``win_length``, ``hop_length``, ``num_frames``) to the code that embeds
+    audio; ``center`` is always False.
+
+    Args:
+        sample_rate: rate of the input waveform.
+        n_mels: mel bands (80 for CAM++).
+        n_fft: FFT size (Kaldi rounds the window up to a power of two: 512 for 400).
+        win_length, hop_length: frame length and shift in samples (25 ms, 10 ms).
+        fmin: low edge of the mel banks in Hz (Kaldi's ``low_freq``, 20).
+        fmax: high edge in Hz; ``<= 0`` is relative to Nyquist (Kaldi's ``high_freq``, 0).
+        preemphasis: pre-emphasis coefficient (0 disables it).
+        remove_dc_offset: subtract each frame's mean before pre-emphasis.
+        normalize: ``"mean"``, ``"mean_var"`` or ``None`` (see :class:`LogMel`).
+
+    Example:
+    >>> KaldiFbank(n_mels=80)(np.zeros((2, 16000), "float32")).shape
+    TensorShape([2, 98, 80])
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_mels: int = 80,
+        n_fft: int = 512,
+        win_length: int = 400,
+        hop_length: int = 160,
+        fmin: float = 20.0,
+        fmax: float = 0.0,
+        preemphasis: float = 0.97,
+        remove_dc_offset: bool = True,
+        normalize: str | None = "mean",
+        **kwargs,
+    ):
+        kwargs["dtype"] = "float32"
+        keras.layers.Layer.__init__(self, **kwargs)
+        if normalize not in (None, "mean", "mean_var"):
+            raise ValueError(f"normalize must be None, 'mean' or 'mean_var', got {normalize!r}")
+        if win_length > n_fft:
+            raise ValueError(f"win_length ({win_length}) must not exceed n_fft ({n_fft})")
+        self.sample_rate = sample_rate
+        self.n_mels = n_mels
+        self.n_fft = n_fft
+        self.win_length = win_length
+        self.hop_length = hop_length
+        self.fmin = fmin
+        self.fmax = fmax
+        self.preemphasis = preemphasis
+        self.remove_dc_offset = remove_dc_offset
+        self.normalize = normalize
+        self.center = False
+        self._filters = np.ascontiguousarray(
+            kaldi_mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax).T
+        )  # [1 + n_fft // 2, n_mels]
+        i = np.arange(win_length, dtype=np.float64)
+        self._window = ((0.5 - 0.5 * np.cos(2 * np.pi * i / (win_length - 1))) ** 0.85).astype(
+            np.float32
+        )
+
+    def call(self, waveform):
+        x = tf.convert_to_tensor(waveform, dtype=tf.float32)
+        frames = tf.signal.frame(x, self.win_length, self.hop_length)  # [B, T, win]
+        if self.remove_dc_offset:
+            frames = frames - tf.reduce_mean(frames, axis=-1, keepdims=True)
+        if self.preemphasis:
+            previous = tf.concat([frames[..., :1], frames[..., :-1]], axis=-1)
+            frames = frames - self.preemphasis * previous
+        spectrum = tf.signal.rfft(frames * tf.constant(self._window), fft_length=[self.n_fft])
+        power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
+        energies = tf.tensordot(power, tf.constant(self._filters), axes=1)
+        features = tf.math.log(tf.maximum(energies, float(np.finfo(np.float32).eps)))
+        if self.normalize is not None:
+            features = features - tf.reduce_mean(features, axis=1, keepdims=True)
+            if self.normalize == "mean_var":
+                std = tf.sqrt(tf.reduce_mean(tf.square(features), axis=1, keepdims=True))
+                features = features / (std + 1e-5)
+        return features
+
+    def get_config(self):
+        config = keras.layers.Layer.get_config(self)
+        config.update(
+            sample_rate=self.sample_rate,
+            n_mels=self.n_mels,
+            n_fft=self.n_fft,
+            win_length=self.win_length,
+            hop_length=self.hop_length,
+            fmin=self.fmin,
+            fmax=self.fmax,
+            preemphasis=self.preemphasis,
+            remove_dc_offset=self.remove_dc_offset,
+            normalize=self.normalize,
         )
         return config
 

@@ -7,6 +7,7 @@
 (the same as ``train_protonet.py``, ``train_mae.py``, ``train_classifier.py``)
 ``spkid download youtube | archive | musan | rirs``  get VoxCeleb and augmentation sets
 ``spkid export``     package a trained model (raw audio in, calibration beside it)
+``spkid convert campplus``  import a PyTorch CAM++ checkpoint (.pt) as a Keras model
 ``spkid eval fewshot | verify | identify | knn | trials``  evaluation reports
 ``spkid extract-embeds``  embed a list or folder (the same as ``extract_embeds.py``)
 ``spkid closest-celeb build | query``  speaker galleries (the same as ``closest_celeb.py``)
@@ -248,9 +249,11 @@ def build_parser():
     )
     p.set_defaults(func=cmd_export)
 
+    from keras_spkid.cli.convert import add_convert_parser
     from keras_spkid.cli.download import add_download_parser
     from keras_spkid.cli.evaluate import add_eval_parser
 
+    add_convert_parser(sub)
     add_download_parser(sub)
     add_eval_parser(sub)
 

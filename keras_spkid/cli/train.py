@@ -26,7 +26,7 @@ COMMON_HELP = {
     "test_interval": "steps between validations and checkpoints",
     "print_interval": "steps between progress and TensorBoard updates",
     "log_dir": "checkpoints, TensorBoard logs, config.json, best/ and final/ models",
-    "encoder": "conv6 (CS330), resnet34, sacnn (self-attention CNN), resnet18_sa",
+    "encoder": "conv6 (CS330), resnet34, sacnn (self-attention CNN), resnet18_sa, campplus (CAM++)",
     "mixed_precision": "mixed_float16 (GPU)",
     "jit_compile": "XLA-compile the training step (slower on CPU, faster on GPU)",
     "strategy": "default, mirrored (all local GPUs) or multiworker (TF_CONFIG)",

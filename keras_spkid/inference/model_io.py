@@ -1,4 +1,4 @@
-"""Load an embedding model for inference: a ``.keras`` file, or the built-in default.
+"""Load an embedding model for inference: a ``.keras`` file, a preset name, or the default.
 
 Training runs save the encoder on filterbanks (``[B, frames, n_mels] -> [B, D]``);
 the shipped default model takes raw audio (``[B, samples] -> [B, D]``, front end
@@ -6,6 +6,11 @@ inside). :func:`load_embedding_model` accepts both and always returns a model on
 16 kHz audio, so every command treats them alike. A ``calibration.json`` next to the
 model file (see :mod:`keras_spkid.scoring.calibration`) comes with it. A built-in
 baseline's name (``mfcc_stats``, see :mod:`keras_spkid.baselines`) stands for its file.
+
+Presets are the models shipped in ``keras_spkid/pretrained/<name>/`` (:data:`PRESETS`);
+their names are accepted wherever a command takes ``--model``, and are resolved here
+only (:func:`resolve_model_path`). :data:`DEFAULT_PRESET` is used when ``--model`` is
+left out.
 """
 
 from __future__ import annotations
@@ -22,7 +27,16 @@ from keras_spkid.audio.frontend import LogMel
 from keras_spkid.errors import SpkidError
 from keras_spkid.scoring.calibration import CALIBRATION_FILE, Calibration
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "pretrained" / "default" / "model.keras"
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+PRESETS: dict[str, Path] = {
+    "campplus_zh_en": PRETRAINED_DIR / "campplus_zh_en" / "model.keras",
+    "conv6": PRETRAINED_DIR / "conv6" / "model.keras",
+}
+"""Shipped models by name: CAM++ (3D-Speaker, zh+en, 192-d, Apache-2.0; see its
+LICENSE/NOTICE) and our conv6 prototypical network (64-d)."""
+
+DEFAULT_PRESET = "conv6"
+DEFAULT_MODEL = PRESETS[DEFAULT_PRESET]
 """The built-in default model (raw 16 kHz audio in, L2-normalisable embedding out)."""
 
 
@@ -88,11 +102,42 @@ def _register_custom_objects() -> None:
     import keras_spkid.models  # noqa: F401
 
 
+def resolve_model_path(model=None) -> Path:
+    """The ``.keras`` file that ``--model`` names: a file, a preset, a baseline, or the default.
+
+    An existing file wins over a name. ``None`` is :data:`DEFAULT_MODEL`; a preset name
+    (:data:`PRESETS`) is its shipped file; a baseline name (``"mfcc_stats"``) is built
+    and saved on first use.
+
+    Raises:
+        ModelError: a bare name (no folder, no ``.keras``) that is neither a file nor a
+            known name; the message lists the names.
+    """
+    if model is None:
+        return DEFAULT_MODEL
+    path = Path(model)
+    if path.exists():
+        return path
+    from keras_spkid.baselines import BASELINES, baseline_model_path
+
+    if str(model) in PRESETS:
+        return PRESETS[str(model)]
+    if str(model) in BASELINES:
+        return baseline_model_path(str(model))
+    if path.suffix != ".keras" and len(path.parts) == 1:
+        raise ModelError(
+            f"{model}: no such model file, preset or baseline (presets: "
+            f"{', '.join(sorted(PRESETS))}; baselines: {', '.join(sorted(BASELINES))}; "
+            "or give a .keras file)"
+        )
+    return path
+
+
 def load_embedding_model(path=None) -> EmbeddingModel:
     """Load ``path`` (default: the built-in model) as a raw-audio embedding model.
 
-    ``path`` may also name a built-in baseline (``"mfcc_stats"``) when no such file
-    exists; its ``.keras`` file is built on first use.
+    ``path`` may also be a preset name (``"campplus_zh_en"``, ``"conv6"``) or a built-in
+    baseline (``"mfcc_stats"``) when no such file exists (:func:`resolve_model_path`).
 
     An encoder on filterbanks ``[B, T, n_mels]`` is wrapped with ``LogMel(n_mels)``
     (the front end every training command uses).
@@ -101,17 +146,15 @@ def load_embedding_model(path=None) -> EmbeddingModel:
         ModelError: the file is missing, is not a Keras ``.keras`` archive, or its
             model does not map audio or filterbanks to one embedding per clip.
     """
-    if path is not None and not Path(path).exists():
-        from keras_spkid.baselines import BASELINES, baseline_model_path
-
-        if str(path) in BASELINES:
-            path = baseline_model_path(str(path))
-    path = Path(path) if path is not None else DEFAULT_MODEL
-    hint = "give the best/model.keras of a training run, or leave --model out for the default"
+    path = resolve_model_path(path)
+    hint = (
+        "give the best/model.keras of a training run or a preset "
+        f"({', '.join(sorted(PRESETS))}), or leave --model out for the default"
+    )
     if not path.is_file():
-        if path == DEFAULT_MODEL:
+        if path in PRESETS.values():
             raise ModelError(
-                f"{path}: the built-in default model is missing from this "
+                f"{path}: the built-in model is missing from this "
                 "installation (reinstall keras-spkid, or give --model)"
             )
         raise ModelError(f"{path}: model file not found ({hint})")

@@ -4,6 +4,8 @@ Every layer here reduces the TIME axis (axis 1) of a ``[B, T, C]`` tensor, so en
 built on them accept any number of frames (all examples of one batch share ``T``).
 
 - :class:`TemporalAveragePooling` (TAP): the mean over time (meta-SR, VGGVox).
+- :class:`StatisticsPooling` (TSTP): mean and unbiased standard deviation over time,
+  concatenated to ``2 C`` (x-vector, CAM++).
 - :class:`SelfAttentivePooling` (SAP): ``h_t = tanh(W x_t + b)``,
   ``w_t = softmax_t(h_t . a)``, output ``sum_t w_t x_t`` (ResNetSE34L, voxceleb_trainer).
 - :class:`AttentiveStatisticsPooling` (ASP): the SAP weights give a weighted mean and a
@@ -59,6 +61,44 @@ class TemporalAveragePooling(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="keras_spkid")
+class StatisticsPooling(keras.layers.Layer):
+    """Statistics pooling: ``[B, T, C]`` to ``[mean_t x, std_t x]``, ``[B, 2 C]``.
+
+    The standard deviation is the unbiased one (``T - 1`` in the denominator, as
+    ``torch.std``); a single frame has no spread and gets ``single_frame_std`` instead
+    (0.01, as 3D-Speaker). Computed in float32.
+
+    Example:
+    >>> StatisticsPooling()(np.ones((2, 7, 3), "float32")).shape
+    TensorShape([2, 6])
+    """
+
+    def __init__(self, single_frame_std: float = 1e-2, **kwargs):
+        super().__init__(**kwargs)
+        self.single_frame_std = float(single_frame_std)
+
+    def build(self, input_shape):
+        _check_rank3(input_shape, type(self).__name__)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, "float32")
+        frames = ops.cast(ops.shape(x)[1], "float32")
+        mean = ops.mean(x, axis=1)
+        squares = ops.sum(ops.square(x - ops.expand_dims(mean, 1)), axis=1)
+        std = ops.sqrt(squares / ops.maximum(frames - 1.0, 1.0))
+        std = ops.where(frames > 1.0, std, ops.full_like(std, self.single_frame_std))
+        return ops.cast(ops.concatenate([mean, std], axis=-1), self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2 * input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(single_frame_std=self.single_frame_std)
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_spkid")
@@ -296,6 +336,7 @@ StructuredSelfAttentionPooling = MultiHeadSelfAttentionPooling
 
 POOLING_LAYERS = {
     "tap": TemporalAveragePooling,
+    "stats": StatisticsPooling,
     "sap": SelfAttentivePooling,
     "asp": AttentiveStatisticsPooling,
     "self_attention": MultiHeadSelfAttentionPooling,
@@ -303,7 +344,7 @@ POOLING_LAYERS = {
 
 
 def get_pooling(name: str, **kwargs) -> keras.layers.Layer:
-    """A pooling layer by name: ``"tap"``, ``"sap"``, ``"asp"`` or ``"self_attention"``.
+    """A pooling layer by name: ``"tap"``, ``"stats"``, ``"sap"``, ``"asp"``, ``"self_attention"``.
 
     Keyword arguments go to the layer's constructor. Unknown names raise ``ValueError``.
     """

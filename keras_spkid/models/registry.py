@@ -7,6 +7,7 @@ from collections.abc import Callable
 import keras
 
 from keras_spkid.audio.frontend import LogMel
+from keras_spkid.models.campplus import build_campplus
 from keras_spkid.models.conv6 import build_conv6
 from keras_spkid.models.resnet import build_resnet34
 from keras_spkid.models.sacnn import build_resnet18_sa, build_sacnn
@@ -16,6 +17,7 @@ ENCODERS: dict[str, Callable[..., keras.Model]] = {
     "resnet34": build_resnet34,
     "sacnn": build_sacnn,
     "resnet18_sa": build_resnet18_sa,
+    "campplus": build_campplus,
 }
 
 
@@ -33,7 +35,9 @@ def build_encoder(
         name: ``"conv6"`` (CS330 6-block CNN; D = 64 * (n_mels // 64), needs n_mels >= 64),
             ``"resnet34"`` (reduced-width ResNet-34 with SAP; D = 256), ``"sacnn"``
             (VGG + 4-hop self-attention; D = 256) or ``"resnet18_sa"`` (ResNet-18 +
-            self-attention; D = 256). Case-insensitive.
+            self-attention; D = 256) or ``"campplus"`` (CAM++ D-TDNN with context-aware
+            masking, 7.2 M parameters; D = 192; needs n_mels a multiple of 8).
+            Case-insensitive.
         n_mels: mel bands of the input filterbanks.
         embedding_dim: embedding size; ``None`` keeps the encoder's default (for
             ``conv6`` it is fixed by the architecture and may only be checked).

@@ -162,7 +162,8 @@ def test_celebrity_gallery_of_another_model(model, tmp_path, readers):
     gallery.save(tmp_path / "vox.npz")
     service = SpeakerService(model, tmp_path / "people.npz", tmp_path / "vox.npz")
     with pytest.raises(
-        DataError, match=r"made with another model \(32-dim embeddings\), not with .*\(64-dim\)"
+        DataError,
+        match=rf"made with another model \(32-dim embeddings\), not with .*\({model.dim}-dim\)",
     ):
         service.closest_celebrity(str(readers["alice"].query_file))
     missing = SpeakerService(model, tmp_path / "people.npz", tmp_path / "none.npz")

@@ -7,7 +7,7 @@ import librosa
 import numpy as np
 import pytest
 
-from keras_spkid.audio.frontend import LogMel, SpecAugment, mel_filterbank
+from keras_spkid.audio.frontend import KaldiFbank, LogMel, SpecAugment, mel_filterbank
 from keras_spkid.audio.io import load_audio
 
 
@@ -118,3 +118,49 @@ def test_specaugment_masks_only_in_training():
         ).any()
     # Examples get different masks.
     assert not np.array_equal(zeros[0], zeros[1])
+
+
+@pytest.fixture(scope="module")
+def telephone_speech(shared_data):
+    """3 s of real 8 kHz telephone speech (WUW Corpus II) resampled to 16 kHz."""
+    path = sorted((shared_data / "wuw_corpus_ii").glob("*/*.flac"))[3]
+    return load_audio(path)[: 3 * 16000]
+
+
+def _kaldi_native_fbank(waveform, n_mels=80, fmin=20.0, fmax=0.0):
+    knf = pytest.importorskip("kaldi_native_fbank", reason="kaldi-native-fbank not installed")
+    opts = knf.FbankOptions()
+    opts.frame_opts.samp_freq = 16000
+    opts.frame_opts.dither = 0.0
+    opts.mel_opts.num_bins = n_mels
+    opts.mel_opts.low_freq = fmin
+    opts.mel_opts.high_freq = fmax
+    fbank = knf.OnlineFbank(opts)
+    fbank.accept_waveform(16000, waveform.tolist())
+    fbank.input_finished()
+    return np.stack([fbank.get_frame(i) for i in range(fbank.num_frames_ready)])
+
+
+@pytest.mark.parametrize("clip", ["speech", "telephone_speech"])
+@pytest.mark.parametrize("n_mels,fmin,fmax", [(80, 20.0, 0.0), (40, 100.0, 7000.0)])
+def test_kaldi_fbank_matches_kaldi_native_fbank(request, clip, n_mels, fmin, fmax):
+    waveform = request.getfixturevalue(clip)
+    reference = _kaldi_native_fbank(waveform, n_mels, fmin, fmax)
+    layer = KaldiFbank(n_mels=n_mels, fmin=fmin, fmax=fmax, normalize=None)
+    ours = layer(waveform[None])[0].numpy()
+    assert ours.shape == reference.shape == (layer.num_frames(len(waveform)), n_mels)
+    # log energies of ~-16 to +10: float32 FFTs of two libraries agree to ~1e-4
+    np.testing.assert_allclose(ours, reference, atol=2e-3)
+    normalised = KaldiFbank(n_mels=n_mels, fmin=fmin, fmax=fmax)(waveform[None])[0].numpy()
+    np.testing.assert_allclose(normalised, reference - reference.mean(0), atol=2e-3)
+
+
+def test_kaldi_fbank_saves_inside_a_model(tmp_path, speech):
+    waveform = keras.Input(shape=(None,))
+    model = keras.Model(waveform, KaldiFbank(n_mels=80, preemphasis=0.9)(waveform))
+    model.save(tmp_path / "fbank.keras")
+    loaded = keras.saving.load_model(tmp_path / "fbank.keras")
+    layer = loaded.layers[-1]
+    assert isinstance(layer, KaldiFbank) and isinstance(layer, LogMel)
+    assert layer.preemphasis == 0.9 and layer.center is False
+    np.testing.assert_allclose(loaded(speech[None]), model(speech[None]), atol=1e-6)

@@ -30,6 +30,8 @@ def table(tmp_path_factory, shared_data, baseline_cache):
             [
                 "eval",
                 "table",
+                "--model",
+                "conv6",
                 "--out",
                 str(out),
                 "--episodes",
@@ -49,7 +51,7 @@ def table(tmp_path_factory, shared_data, baseline_cache):
 
 def test_table_has_both_models_side_by_side(table, baseline_cache):
     data = json.loads((table / "table.json").read_text())
-    assert data["models"]["model"]["path"].endswith("pretrained/default/model.keras")
+    assert data["models"]["model"]["path"].endswith("pretrained/conv6/model.keras")
     baseline = data["models"]["baseline"]
     assert baseline["path"].startswith(str(baseline_cache)) and baseline["dim"] == 40
     assert all(len(m["sha256"]) == 12 for m in data["models"].values())
@@ -85,6 +87,8 @@ def test_a_second_run_reuses_the_embeddings(table, caplog):
             [
                 "eval",
                 "table",
+                "--model",
+                "conv6",
                 "--out",
                 str(table),
                 "--episodes",

@@ -12,7 +12,7 @@ from keras_spkid.inference.model_io import load_embedding_model
 
 @pytest.fixture(scope="module")
 def model():
-    return load_embedding_model()
+    return load_embedding_model("conv6")  # a small model is enough
 
 
 def _waves(lengths, seed=0):

@@ -15,7 +15,6 @@ from keras_spkid.cli.main import main as spkid
 from keras_spkid.data.corpora import data_root
 from keras_spkid.inference.export import export_tflite
 from keras_spkid.inference.model_io import (
-    DEFAULT_MODEL,
     ModelError,
     load_embedding_model,
 )
@@ -82,7 +81,7 @@ def test_export_tflite_parity_at_two_lengths(tmp_path, speech):
             [
                 "export",
                 "--model",
-                str(DEFAULT_MODEL),
+                "conv6",
                 "--output",
                 str(out),
                 "--format",

@@ -69,7 +69,7 @@ def test_cli_interface_with_a_missing_file(tmp_path, clips):
 
 def test_list_without_speakers_and_bad_lists(tmp_path, clips):
     root, rows = clips
-    model = load_embedding_model()
+    model = load_embedding_model("conv6")  # a small model is enough
     listing = _write_list(tmp_path / "paths.tsv", [(p,) for p, _ in rows[:3]], header=("path",))
     from keras_spkid.data.catalogue import read_path_list
 
@@ -89,7 +89,7 @@ def test_list_without_speakers_and_bad_lists(tmp_path, clips):
 
 def test_full_and_crop_embeddings_differ_but_agree_on_speakers(tmp_path, clips):
     root, rows = clips
-    model = load_embedding_model()
+    model = load_embedding_model("conv6")  # a small model is enough
     paths = [p for p, _ in rows]
     full = tmp_path / "full.npz"
     extract_embeddings(model, paths, root, full, [s for _, s in rows], progress=False)

