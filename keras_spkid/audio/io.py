@@ -240,7 +240,8 @@ def _check_duration(source, seconds: float, max_seconds: float | None) -> None:
 
 
 def _decode_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
-    """Decode with the ffmpeg binary to mono float32 at ``sample_rate`` (no shell).
+    """Decode with the ffmpeg binary to ``[n, 2]`` float32 at ``sample_rate`` (no shell;
+    two channels, so that :func:`prepare_waveform` sees channels that cancel).
 
     Any error ffmpeg reports fails the decoding: ffmpeg skips the frames it cannot
     decode and exits with status 0, so a corrupt file would otherwise come out as
@@ -254,7 +255,7 @@ def _decode_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = Non
         )
     command = [
         ffmpeg, "-nostdin", "-v", "error", "-i", str(path),
-        "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le",
+        "-vn", "-ac", "2", "-ar", str(sample_rate), "-f", "f32le",
     ]  # fmt: skip
     if max_seconds is not None:  # a second more than allowed is enough to say it is too long
         command += ["-t", f"{max_seconds + 1:g}"]
@@ -276,4 +277,4 @@ def _decode_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = Non
             f"cannot decode audio (ffmpeg: {reason})",
             "the file is corrupt or not audio; re-download or delete it",
         )
-    return np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
+    return np.frombuffer(result.stdout, dtype="<f4").astype(np.float32).reshape(-1, 2)
