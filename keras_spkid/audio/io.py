@@ -37,7 +37,8 @@ FULL_SCALE = 0.999
 
 MAX_CLIPPED_FRACTION = 0.01
 """Clips with more samples than this at :data:`FULL_SCALE` are refused: the most clipped
-real clip of ``../shared/data`` has 0.036% (an FSDD digit), speech scaled x50 has 40-90%."""
+real clip of ``../shared/data`` has 0.036% (an FSDD digit), a LibriSpeech reader scaled x50
+47% (``bench/RESULTS.md``)."""
 
 CANCEL_DB = 20.0
 """A stereo mix this much quieter than its loudest channel means the channels cancel
