@@ -37,7 +37,8 @@ FULL_SCALE = 0.999
 
 MAX_CLIPPED_FRACTION = 0.01
 """Clips with more samples than this at :data:`FULL_SCALE` are refused: the most clipped
-real clip of ``../shared/data`` has 0.036% (an FSDD digit), speech scaled x50 has 40-90%."""
+real clip of ``../shared/data`` has 0.036% (an FSDD digit), a LibriSpeech reader scaled x50
+47% (``bench/RESULTS.md``)."""
 
 CANCEL_DB = 20.0
 """A stereo mix this much quieter than its loudest channel means the channels cancel
@@ -282,8 +283,9 @@ def run_ffmpeg(source, output_args) -> bytes:
 
 
 def _decode_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
-    """Decode with the ffmpeg binary to mono float32 at ``sample_rate``."""
-    args = ["-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le"]
+    """Decode with the ffmpeg binary to ``[n, 2]`` float32 at ``sample_rate`` (no shell;
+    two channels, so that :func:`prepare_waveform` sees channels that cancel)."""
+    args = ["-vn", "-ac", "2", "-ar", str(sample_rate), "-f", "f32le"]
     if max_seconds is not None:  # a second more than allowed is enough to say it is too long
         args += ["-t", f"{max_seconds + 1:g}"]
     output = run_ffmpeg(path, [*args, "pipe:1"])
@@ -293,4 +295,4 @@ def _decode_ffmpeg(path: Path, sample_rate: int, max_seconds: float | None = Non
             "cannot decode audio (ffmpeg: no audio stream)",
             "the file is corrupt or not audio; re-download or delete it",
         )
-    return np.frombuffer(output, dtype="<f4").astype(np.float32)
+    return np.frombuffer(output, dtype="<f4").astype(np.float32).reshape(-1, 2)
