@@ -7,7 +7,7 @@ a ragged row, or are a FLAC file. Each command must end with exit status 2 and o
 on stderr, ``error: ...``, naming the file, and never a traceback; files that are bad
 inside a list that has good ones are skipped and listed, and the rest is processed.
 
-``extract_embeds.py``, ``closest_celeb.py`` and ``spkid features/eval/train`` import
+``extract_embeds.py``, ``closest_celeb.py``, the demo and ``spkid features/eval/train`` import
 TensorFlow (several seconds each), so those runs are marked slow; ``spkid catalogue`` runs
 are quick.
 """
@@ -214,3 +214,17 @@ def test_features_list_the_bad_files_and_cache_the_rest(bad, tmp_path):
     done = _run([*SPKID, "features", "--folder", bad.tree, "--cache", tmp_path / "c"], tmp_path)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert "cached 4 utterances" in done.stdout and "3 failures" in done.stdout, done.stdout
+
+
+@pytest.mark.slow
+def test_demo_with_a_broken_gallery_file_stops_with_one_line(tmp_path):
+    from keras_spkid.app.galleries import DEFAULT_CELEBRITIES
+
+    with np.load(DEFAULT_CELEBRITIES) as data:
+        fields = {k: data[k] for k in data.files}
+    prototypes = fields["prototypes"].copy()
+    prototypes[2, 0] = np.nan
+    broken = tmp_path / "people.npz"
+    np.savez(broken, **dict(fields, prototypes=prototypes))
+    demo = [*PYTHON, REPO / "apps" / "gradio_demo.py", "--gallery", broken, "--port", "7999"]
+    _one_line(_run(demo, tmp_path, timeout=300), f"{broken}: not a usable gallery: the prototype")

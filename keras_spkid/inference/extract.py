@@ -238,12 +238,10 @@ def extract_embeddings(
 
     rows, failed_rows, embeddings, seconds, failures = [], [], [], [], []
     for number, start in enumerate(chunks):
+        stop = min(start + chunk_size, len(paths))
         with np.load(parts_dir / f"part-{number:05d}.npz") as data:
-            if (int(data["start"]), int(data["stop"])) != (
-                start,
-                min(start + chunk_size, len(paths)),
-            ):
-                break  # caught by the count check below
+            if (int(data["start"]), int(data["stop"])) != (start, stop):
+                break  # a part out of place: the count check below fails
             rows.append(data["rows"])
             failed_rows.append(data["failed_rows"])
             embeddings.append(data["embeddings"])
