@@ -106,6 +106,7 @@ def identify_by_microphone(page) -> str:
     answer = page.locator("#identify-answer textarea")
     page.locator("#identify-button").click()
     expect(answer).not_to_have_value("", timeout=TIMEOUT_MS)
+    expect(page.locator("#identify-plot img")).to_be_visible(timeout=TIMEOUT_MS)
     return answer.input_value()
 
 
@@ -126,6 +127,8 @@ def live_updates(page, count: int) -> tuple[list[str], str]:
         if done.match(status.input_value()):
             break
         time.sleep(0.1)
+    if not done.match(status.input_value()):
+        page.screenshot(path=str(artifacts() / "demo_live_stuck.png"), full_page=True)
     expect(status).to_have_value(done, timeout=1000)
     answer = speaker.input_value()
     if answer and (not answers or answers[-1] != answer):
