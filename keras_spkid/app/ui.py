@@ -398,15 +398,17 @@ def build_demo(service: SpeakerService) -> gr.Blocks:
                 result = service.verify(a, b)
             except SpkidError as error:
                 return str(error)
-            kind = "AS-Norm score" if result.kind == "asnorm" else "score"
+            kind = " (AS-Norm scores)" if result.kind == "asnorm" else ""
             if result.same is None:
                 return f"score {result.score:.3f} (no calibrated threshold: no decision)"
             if result.same:
                 return (
-                    f"same speaker: {kind} {result.score:.3f} >= threshold {result.threshold:.3f}"
+                    f"same speaker: score {result.score:.3f} >= threshold "
+                    f"{result.threshold:.3f}{kind}"
                 )
             return (
-                f"different speakers: {kind} {result.score:.3f} < threshold {result.threshold:.3f}"
+                f"different speakers: score {result.score:.3f} < threshold "
+                f"{result.threshold:.3f}{kind}"
             )
 
         def celebrity(clip):

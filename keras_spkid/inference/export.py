@@ -5,7 +5,8 @@ model that takes raw 16 kHz audio, with the decision threshold and the training 
 beside it. :func:`export_model` writes, into one folder:
 
 * ``model.keras``: ``[batch, samples] -> [batch, D]``, front end inside;
-* ``calibration.json``: the threshold (when given), picked up by every command;
+* ``calibration.json``: the threshold (when given), picked up by every command, and
+  ``cohort.npy`` when its open-set decision is on AS-Norm scores;
 * ``config.json``: where it came from (the run's config, the front end);
 * ``saved_model/`` (``formats`` with ``"savedmodel"``): the same model exported with
   ``keras.Model.export`` for TF Serving / TFLite converters (signature ``serve`` taking
@@ -22,6 +23,7 @@ import json
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_spkid.atomic import atomic_path, remove, write_text_atomic
@@ -125,6 +127,12 @@ def export_model(
     if calibration is not None:
         calibration.save(out_dir / CALIBRATION_FILE)
         written.append(out_dir / CALIBRATION_FILE)
+        if calibration.decision().score == "asnorm" and loaded.cohort is not None:
+            from keras_spkid.scoring.decision import COHORT_FILE
+
+            with atomic_path(out_dir / COHORT_FILE, ".npy") as tmp:
+                np.save(tmp, loaded.cohort)
+            written.append(out_dir / COHORT_FILE)
     run_config = Path(model_path).resolve().parent.parent / "config.json"
     config = {
         "source_model": str(model_path),

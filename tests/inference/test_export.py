@@ -20,6 +20,7 @@ from keras_spkid.inference.model_io import (
 )
 from keras_spkid.models import build_encoder
 from keras_spkid.scoring.calibration import Calibration
+from keras_spkid.scoring.decision import OpenSetDecision
 
 # TF 2.21's tf.lite.Interpreter warns that it moved to the ai_edge_litert package; it
 # runs the same LiteRT kernels, and avoids a dependency for the tests.
@@ -32,7 +33,12 @@ def test_export_keras_and_savedmodel_parity(tmp_path):
     encoder = build_encoder("conv6", n_mels=64)
     encoder.save(run / "best" / "model.keras")
     (run / "config.json").write_text(json.dumps({"encoder": "conv6", "n_mels": 64}))
-    Calibration(0.6, "eer", 0.1, 0.1, 0.1).save(run / "best" / "calibration.json")
+    open_set = OpenSetDecision.fixed(2.0, score="asnorm").to_dict()
+    Calibration(0.6, "eer", 0.1, 0.1, 0.1, open_set=open_set).save(
+        run / "best" / "calibration.json"
+    )
+    cohort = np.random.default_rng(1).normal(size=(10, 64)).astype("float32")
+    np.save(run / "best" / "cohort.npy", cohort)
     out = tmp_path / "exported"
     assert (
         spkid(
@@ -54,6 +60,8 @@ def test_export_keras_and_savedmodel_parity(tmp_path):
     reference = load_embedding_model(run / "best" / "model.keras").model(wave).numpy()
     exported = load_embedding_model(out / "model.keras")
     assert exported.calibration.threshold == 0.6
+    assert exported.calibration.decision().score == "asnorm"  # and its cohort travels with it
+    np.testing.assert_array_equal(exported.cohort, cohort)
     np.testing.assert_allclose(exported.model(wave).numpy(), reference, atol=1e-4)
     served = tf.saved_model.load(str(out / "saved_model"))
     np.testing.assert_allclose(served.serve(tf.constant(wave)).numpy(), reference, atol=1e-4)
