@@ -55,7 +55,7 @@ def test_table_has_both_models_side_by_side(table, baseline_cache):
     baseline = data["models"]["baseline"]
     assert baseline["path"].startswith(str(baseline_cache)) and baseline["dim"] == 40
     assert all(len(m["sha256"]) == 12 for m in data["models"].values())
-    assert "--max_speakers 8" in data["command"] and data["machine"]["cpus"] >= 1
+    assert "--max-speakers 8" in data["command"] and data["machine"]["cpus"] >= 1
     cells = {(r["corpus"], r["way"], r["shot"]): r for r in data["fewshot"]}
     assert set(cells) == {(c, 5, s) for c in ("wuw_corpus_ii", "librispeech_1utt") for s in (1, 5)}
     wuw = cells[("wuw_corpus_ii", 5, 1)]
