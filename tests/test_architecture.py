@@ -33,11 +33,7 @@ layer are independent of each other)."""
 FACADE_NAMES = {"__version__"}
 """What any module may import from the package itself (it does not pull anything in)."""
 
-KNOWN_CYCLES: list[set[str]] = [
-    # cli.main imports the download and evaluate subcommands, which import helpers of
-    # main back; being moved to their own module on the CLI branch (issue 16).
-    {"keras_spkid.cli.main", "keras_spkid.cli.download", "keras_spkid.cli.evaluate"},
-]
+KNOWN_CYCLES: list[set[str]] = []
 """Module cycles inside a package that are known and owned elsewhere (fix, then remove)."""
 
 

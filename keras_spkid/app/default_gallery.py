@@ -37,11 +37,12 @@ def build_default_gallery(model, data_root=None):
     Returns:
         the :class:`~keras_spkid.search.gallery.Gallery` (not yet saved).
     """
-    from keras_spkid.app.galleries import MODEL_KEY, model_fingerprint
+    from keras_spkid.app.galleries import MODEL_KEY
     from keras_spkid.audio.io import SAMPLE_RATE, load_audio
     from keras_spkid.data.corpora import load_corpus
     from keras_spkid.data.store import segment_starts
     from keras_spkid.inference.encoder import SpeakerEncoder
+    from keras_spkid.inference.gallery_fit import model_fingerprint
     from keras_spkid.search.gallery import Gallery
 
     catalogue = load_corpus(CORPUS, data_root)

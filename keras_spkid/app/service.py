@@ -32,11 +32,9 @@ import numpy as np
 from keras_spkid.app.clips import Clip, clip_waveform
 from keras_spkid.app.galleries import (
     DEFAULT_CELEBRITIES,
-    check_fits,
     default_enrolment_path,
     file_stamp,
     gallery_lock,
-    model_fingerprint,
     new_gallery,
     open_enrolment_gallery,
 )
@@ -44,6 +42,7 @@ from keras_spkid.app.live import LiveListener
 from keras_spkid.audio.vad import speech_seconds
 from keras_spkid.errors import DataError, SpkidError
 from keras_spkid.inference.encoder import SpeakerEncoder
+from keras_spkid.inference.gallery_fit import check_fits, model_fingerprint
 from keras_spkid.inference.model_io import EmbeddingModel, load_embedding_model
 from keras_spkid.scoring.decision import OpenSetDecision, decision_scores, name_best
 from keras_spkid.search.gallery import UNKNOWN, Gallery, Identification

@@ -121,9 +121,9 @@ def build(args) -> int:
 
 
 def query(args) -> int:
-    from keras_spkid.app.galleries import check_fits, model_fingerprint
     from keras_spkid.audio.io import load_audio
     from keras_spkid.inference.encoder import SpeakerEncoder
+    from keras_spkid.inference.gallery_fit import check_fits, model_fingerprint
     from keras_spkid.inference.model_io import load_embedding_model
     from keras_spkid.search.gallery import Gallery
 

@@ -8,7 +8,8 @@ import shutil
 import numpy as np
 
 from keras_spkid.app.default_gallery import build_default_gallery
-from keras_spkid.app.galleries import DEFAULT_CELEBRITIES, MODEL_KEY, model_fingerprint
+from keras_spkid.app.galleries import DEFAULT_CELEBRITIES, MODEL_KEY
+from keras_spkid.inference.gallery_fit import model_fingerprint
 from keras_spkid.inference.model_io import DEFAULT_MODEL
 from keras_spkid.search.gallery import Gallery
 

@@ -7,6 +7,7 @@ import ast
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -224,7 +225,7 @@ def test_train_corpora_takes_an_audio_folder(wuw, tmp_path):
     for speaker, utts in list(wuw.by_speaker().items())[:3]:
         (tmp_path / speaker).mkdir()
         for utt in utts[:4]:
-            (tmp_path / speaker / utt.path.replace("/", "_")).symlink_to(wuw.abspath(utt))
+            shutil.copyfile(wuw.abspath(utt), tmp_path / speaker / utt.path.replace("/", "_"))
     label, counts = _speaker_counts(str(tmp_path), "")
     assert sorted(counts.values()) == [4, 4, 4]
     with pytest.raises(Exception, match="no utterances in split 'train' .*no splits"):

@@ -15,6 +15,7 @@ from keras_spkid.cli.main import main as spkid
 from keras_spkid.data.corpora import data_root
 from keras_spkid.inference.export import export_tflite
 from keras_spkid.inference.model_io import (
+    DEFAULT_MODEL,
     ModelError,
     load_embedding_model,
 )
