@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the built-in default model in keras_spkid/pretrained/conv6/: its weights,
+# Reproduce the built-in conv6 preset in keras_spkid/pretrained/conv6/: its weights,
 # its calibrated threshold and its packaging (raw-audio .keras with the front end inside,
 # calibration.json, config.json). Needs ../shared/data (or SPKID_DATA); trains on the
 # train splits of wuw_corpus_ii (8 kHz telephone) and librispeech_1utt (16 kHz read speech,

@@ -8,6 +8,8 @@ Every command builds its parser with :func:`new_parser` (subcommands made with
   not listed in ``--help``. Other names for the same flag (a reference system's own
   name, such as CS330's ``--num_iterations``) are extra option strings and are listed.
 * Every flag has a help text, and ``--help`` shows its default.
+* ``--out`` is always a folder (reports, exports, downloads); ``--output`` is always one
+  file (a gallery, a trial list, a manifest). Folder flags also accept ``--output``.
 * Numbers are checked when parsed: ``type=positive_int`` and friends below turn a bad
   value into one line naming the flag, exit status 2.
 * Argument errors are one line: ``error: argument --top-k: must be >= 1 (got 0) (see

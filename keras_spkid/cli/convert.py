@@ -23,7 +23,13 @@ def add_convert_parser(subparsers) -> None:
         help="3D-Speaker CAM++ state_dict (.pt, 80-band fbank, 192-d) to model.keras",
     )
     p.add_argument("--checkpoint", required=True, help="the PyTorch state_dict (.pt)")
-    p.add_argument("--output", required=True, help="folder to write model.keras and config.json")
+    p.add_argument(
+        "--out",
+        "--output",
+        dest="output",
+        required=True,
+        help="folder to write model.keras and config.json",
+    )
     p.set_defaults(func=cmd_convert_campplus)
 
 

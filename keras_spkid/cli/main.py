@@ -233,7 +233,7 @@ def build_parser():
     p.add_argument(
         "--model", type=existing_file, required=True, help="e.g. runs/NAME/best/model.keras"
     )
-    p.add_argument("--output", required=True, help="folder to write")
+    p.add_argument("--out", "--output", dest="output", required=True, help="folder to write")
     p.add_argument(
         "--calibration",
         type=existing_file,

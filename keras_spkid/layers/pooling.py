@@ -69,16 +69,19 @@ class StatisticsPooling(keras.layers.Layer):
 
     The standard deviation is the unbiased one (``T - 1`` in the denominator, as
     ``torch.std``); a single frame has no spread and gets ``single_frame_std`` instead
-    (0.01, as 3D-Speaker). Computed in float32.
+    (0.01, as 3D-Speaker). The variance is clamped at ``variance_floor`` before the
+    square root, whose gradient is infinite at 0 (a channel that is 0 at every frame,
+    common after a ReLU, would otherwise make the gradients NaN). Computed in float32.
 
     Example:
     >>> StatisticsPooling()(np.ones((2, 7, 3), "float32")).shape
     TensorShape([2, 6])
     """
 
-    def __init__(self, single_frame_std: float = 1e-2, **kwargs):
+    def __init__(self, single_frame_std: float = 1e-2, variance_floor: float = 1e-10, **kwargs):
         super().__init__(**kwargs)
         self.single_frame_std = float(single_frame_std)
+        self.variance_floor = float(variance_floor)
 
     def build(self, input_shape):
         _check_rank3(input_shape, type(self).__name__)
@@ -88,7 +91,8 @@ class StatisticsPooling(keras.layers.Layer):
         frames = ops.cast(ops.shape(x)[1], "float32")
         mean = ops.mean(x, axis=1)
         squares = ops.sum(ops.square(x - ops.expand_dims(mean, 1)), axis=1)
-        std = ops.sqrt(squares / ops.maximum(frames - 1.0, 1.0))
+        variance = squares / ops.maximum(frames - 1.0, 1.0)
+        std = ops.sqrt(ops.maximum(variance, self.variance_floor))
         std = ops.where(frames > 1.0, std, ops.full_like(std, self.single_frame_std))
         return ops.cast(ops.concatenate([mean, std], axis=-1), self.compute_dtype)
 
@@ -97,7 +101,7 @@ class StatisticsPooling(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(single_frame_std=self.single_frame_std)
+        config.update(single_frame_std=self.single_frame_std, variance_floor=self.variance_floor)
         return config
 
 

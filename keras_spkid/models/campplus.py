@@ -23,7 +23,8 @@
 Layers are named after the modules of the 3D-Speaker PyTorch implementation
 (``head.layer1.0.conv1``, ``xvector.block2.tdnnd7.cam_layer.linear_local`` ...), so a
 checkpoint's state_dict maps onto them by name (:mod:`keras_spkid.models.campplus_checkpoint`).
-For the default sizes the model has 7.18 M parameters (about 7.2 M trainable).
+For the default sizes the model has 6.85 M trainable parameters (6.93 M with the batch
+norms' moving statistics).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def build_encoder(
             ``"resnet34"`` (reduced-width ResNet-34 with SAP; D = 256), ``"sacnn"``
             (VGG + 4-hop self-attention; D = 256) or ``"resnet18_sa"`` (ResNet-18 +
             self-attention; D = 256) or ``"campplus"`` (CAM++ D-TDNN with context-aware
-            masking, 7.2 M parameters; D = 192; needs n_mels a multiple of 8).
+            masking, 6.85 M parameters; D = 192; needs n_mels a multiple of 8).
             Case-insensitive.
         n_mels: mel bands of the input filterbanks.
         embedding_dim: embedding size; ``None`` keeps the encoder's default (for

@@ -72,6 +72,12 @@ def test_statistics_pooling_is_mean_and_unbiased_std():
     np.testing.assert_allclose(out[:, 4:], x.std(1, ddof=1), atol=1e-5)
     single = StatisticsPooling()(x[:, :1]).numpy()
     np.testing.assert_allclose(single[:, 4:], 0.01)
+    import tensorflow as tf
+
+    silent = tf.Variable(np.zeros((1, 5, 2), "float32"))  # a channel 0 at every frame
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(StatisticsPooling()(silent))
+    assert np.isfinite(tape.gradient(total, silent).numpy()).all()
 
 
 def test_campplus_shapes_registry_and_bad_sizes():

@@ -9,7 +9,7 @@ import pytest
 from keras_spkid.training.protonet import ProtonetConfig, train_protonet
 
 
-@pytest.mark.slow  # builds and traces the 7 M-parameter CAM++
+@pytest.mark.slow  # builds and traces the 6.9 M-parameter CAM++
 def test_protonet_trains_campplus(tiny_corpus, cache_dir, tmp_path):
     config = ProtonetConfig(
         num_way=3, num_support=2, num_query=2, batch_size=1, num_train_iterations=4,
