@@ -346,7 +346,7 @@ class SpeakerService:
             before = None if new else gallery.prototypes[gallery.speakers.index(speaker)]
             before_count = 0 if new else int(gallery.counts[gallery.speakers.index(speaker)])
             warnings = self._enrolment_warnings(
-                [label for label, _ in given], embeddings, speech, before, before_count
+                gallery, [label for label, _ in given], embeddings, speech, before, before_count
             )
             gallery.enrol(speaker, embeddings, name if new else None)
             i = gallery.speakers.index(speaker)
@@ -361,7 +361,9 @@ class SpeakerService:
 
         return self._change(add)
 
-    def _enrolment_warnings(self, labels, embeddings, speech, before, before_count) -> list[str]:
+    def _enrolment_warnings(
+        self, gallery: Gallery, labels, embeddings, speech, before, before_count
+    ) -> list[str]:
         """Clips that disagree with the rest of the person's clips, and too little speech.
 
         A clip disagrees when the shared decision would not name the person from it in
@@ -379,7 +381,7 @@ class SpeakerService:
                 f"{total:.1f} s of speech in all: enrol more speech "
                 f"({MIN_ENROL_SPEECH:g} s or more) for reliable answers"
             )
-        decision = self.decision
+        decision = gallery.decision  # the gallery being changed: its lock is held
         vectors = np.asarray(embeddings, np.float64)
         if decision is None:
             return warnings
@@ -392,7 +394,7 @@ class SpeakerService:
             if before is not None:
                 total_vec = total_vec + before * before_count
             score = decision_scores(
-                vectors[i : i + 1], total_vec[None, :], decision, self.gallery.cohort
+                vectors[i : i + 1], total_vec[None, :], decision, gallery.cohort
             )
             threshold, agrees = name_best(score[:, 0], [count], 1, decision)
             if not agrees[0]:
