@@ -439,7 +439,7 @@ class SpeakerService:
             self.gallery_path,
             "delete its people and enrol them again",
         )
-        self.embedder.check(x, "query")  # live windows too: the minimum speech, no noise
+        self.encoder.check(x, "query")  # live windows too: the minimum speech, no noise
         return gallery.identify(self.embed([x], ["query"]), top_k)[0]
 
     def identify(self, clip: Clip, top_k: int = 5) -> Identification:
