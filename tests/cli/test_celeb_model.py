@@ -38,7 +38,7 @@ def test_gallery_records_its_model_and_refuses_another(tmp_path, capsys, shared_
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1, err
     assert "made with runs/other/best/model.keras (sha256 abababababab)" in err[0]
-    assert "not with " in err[0] and "pretrained/default/model.keras" in err[0]
+    assert "not with " in err[0] and "pretrained/conv6/model.keras" in err[0]
 
 
 def test_gallery_of_another_size_names_both_models(tmp_path, capsys, shared_data):
