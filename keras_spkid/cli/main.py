@@ -231,7 +231,10 @@ def build_parser():
         "LiteRT .tflite, ONNX) with its calibration and config",
     )
     p.add_argument(
-        "--model", type=existing_file, required=True, help="e.g. runs/NAME/best/model.keras"
+        "--model",
+        required=True,
+        help="a .keras file (e.g. runs/NAME/best/model.keras) or a preset name (conv6, "
+        "campplus_zh_en)",
     )
     p.add_argument("--out", "--output", dest="output", required=True, help="folder to write")
     p.add_argument(

@@ -84,8 +84,9 @@ def _corpus(folder, sources, names):
 
 
 def test_embeddings_are_not_reused_for_another_root_or_a_grown_manifest(
-    wuw, mfcc_model, tmp_path, capsys
+    wuw, mfcc_model, tmp_path, caplog
 ):
+    caplog.set_level(logging.INFO, "keras_spkid")
     from keras_spkid.evaluation.embeddings import list_embeddings
 
     clips = [wuw.abspath(u) for u in wuw.utterances[:8]]
@@ -94,23 +95,23 @@ def test_embeddings_are_not_reused_for_another_root_or_a_grown_manifest(
     second = _corpus(tmp_path / "two" / "data", clips[3:6], names)  # same name "data"
     out = tmp_path / "out"
     a = corpus_embeddings(mfcc_model, first, out, progress=False)
-    capsys.readouterr()
+    caplog.clear()
     b = corpus_embeddings(mfcc_model, second, out, progress=False)
-    assert "reusing" not in capsys.readouterr().out  # was reused: the first corpus's
+    assert "reusing" not in caplog.text  # was reused: the first corpus's
     assert not np.allclose(a.embeddings, b.embeddings)
     assert corpus_embeddings(mfcc_model, second, out, progress=False) is not None
-    assert "reusing" in capsys.readouterr().out
+    assert "reusing" in caplog.text
     grown = _corpus(tmp_path / "two" / "data", clips[3:7], [*names, "s2/d.flac"])
     assert len(corpus_embeddings(mfcc_model, grown, out, progress=False)) == 4  # was 3
     # trial lists (spkid eval verify): the same paths under another --root
     trials = out / "embeddings-trials.npz"
     x = list_embeddings(mfcc_model, names, first.root, trials, progress=False)
-    capsys.readouterr()
+    caplog.clear()
     y = list_embeddings(mfcc_model, names, second.root, trials, progress=False)
-    assert "reusing" not in capsys.readouterr().out
+    assert "reusing" not in caplog.text
     assert not np.allclose(x.embeddings, y.embeddings)
     list_embeddings(mfcc_model, names, second.root, trials, progress=False)
-    assert "reusing" in capsys.readouterr().out
+    assert "reusing" in caplog.text
 
 
 def test_segments_skip_audio_without_enough_speech(shared_data, mfcc_model, tmp_path, caplog):

@@ -176,7 +176,7 @@ def test_invalid_arguments_raise():
         MultiHeadSelfAttentionPooling(penalty_weight=-1)
     with pytest.raises(ValueError, match="time, channels"):
         TemporalAveragePooling()(np.zeros((2, 3), "float32"))
-    with pytest.raises(ValueError, match="asp, sap, self_attention, tap"):
+    with pytest.raises(ValueError, match="asp, sap, self_attention, stats, tap"):
         get_pooling("max")
     assert isinstance(get_pooling("ASP", units=3), AttentiveStatisticsPooling)
 
