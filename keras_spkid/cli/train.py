@@ -162,10 +162,12 @@ def protonet_main(argv=None, prog=None) -> int:
         config.validate()
         compat.check_episodes(config, test=args.test)
         compat.check_encoder(config)
+        from keras_spkid.evaluation.fewshot import AccuracyCI
         from keras_spkid.training.protonet import evaluate_protonet, train_protonet
 
         if args.test:
-            evaluate_protonet(config, args.model)
+            for cell, accuracy in evaluate_protonet(config, args.model).items():
+                print(f"{cell}: {AccuracyCI(**accuracy)}")
             return 0
         return _finish(train_protonet(config, verbose=not args.quiet))
 

@@ -249,5 +249,5 @@ def evaluate_protonet(config: ProtonetConfig, model_path=None, ways=None, shots=
                 encoder
             )
             results[f"{way}-way {shot}-shot"] = dataclasses.asdict(result)
-            logger.info("%d-way %d-shot: %s", way, shot, result)
+            logger.debug("%d-way %d-shot: %s", way, shot, result)
     return results
