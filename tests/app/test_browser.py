@@ -144,6 +144,7 @@ def write_pcm16(path: Path, x: np.ndarray) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_enrol_then_identify_from_the_microphone(readers, server, tmp_path):
     microphone = write_pcm16(tmp_path / "alice_mic.wav", readers["alice"].query)
     with browser_page(server.url, microphone, tmp_path / "profile") as page:
@@ -167,6 +168,7 @@ def test_enrol_then_identify_from_the_microphone(readers, server, tmp_path):
         page.screenshot(path=str(artifacts() / "demo_live.png"), full_page=True)
 
 
+@pytest.mark.slow
 def test_silent_microphone_gets_the_message(server, tmp_path):
     microphone = write_pcm16(tmp_path / "silence.wav", np.zeros(3 * SAMPLE_RATE, np.float32))
     with browser_page(server.url, microphone, tmp_path / "profile") as page:
@@ -182,6 +184,7 @@ STRANGER = "4406/4406-16882-0000.flac"
 Alice: AS-Norm score -2.6, threshold 1.3 for one person of three clips)."""
 
 
+@pytest.mark.slow
 def test_enrolled_speaker_is_named_and_a_stranger_is_unknown(readers, shared_data, tmp_path):
     from keras_spkid.audio.io import load_audio
 

@@ -25,6 +25,7 @@ def identify(client, file) -> str:
     return answer, table["data"]
 
 
+@pytest.mark.slow
 def test_enrol_identify_and_restart(readers, silence_file, tmp_path):
     gallery = tmp_path / "people.npz"
     server = DemoServer(gallery, tmp_path / "server.log")

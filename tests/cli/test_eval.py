@@ -60,6 +60,7 @@ def _embeddings(out) -> Path:
     return next(out.glob("embeddings-*-full.npz"))
 
 
+@pytest.mark.slow
 def test_fewshot_table(out):
     data = json.loads((out / "fewshot.json").read_text())
     cells = {(r["query"], r["way"], r["shot"]): r for r in data["rows"]}
@@ -151,6 +152,7 @@ def test_identify_and_knn(out):
         assert result["top1"] > 1 / result["num_speakers"] * 3 and result["top5"] >= result["top1"]
 
 
+@pytest.mark.slow
 def test_gallery_round_trip_on_real_clips(out, tmp_path):
     """Enrol 3 clips per test speaker, query the others: the right speaker mostly comes first."""
     full = EmbeddingSet.load(_embeddings(out))

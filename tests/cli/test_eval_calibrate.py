@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from keras_spkid.cli.main import main as spkid
 from keras_spkid.scoring.calibration import Calibration
 
 
+@pytest.mark.slow
 def test_calibrates_on_both_corpora_and_ships_the_threshold(shared_data, tmp_path):
     target = tmp_path / "model" / "calibration.json"
     assert (

@@ -37,6 +37,7 @@ def test_catalogue_summary_and_recording_split(tmp_path, shared_data):
     assert first.split("\t")[-1] in ("train", "test")
 
 
+@pytest.mark.slow
 def test_features_then_episodes(tmp_path, wuw):
     speakers = [s for s, utts in wuw.by_speaker().items() if len(utts) >= 20][:6]
     manifest = tmp_path / "MANIFEST.tsv"
@@ -88,6 +89,7 @@ def test_malformed_manifest_line_is_one_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_too_many_ways_is_an_error_before_work(tmp_path, wuw):
     manifest = tmp_path / "MANIFEST.tsv"
     manifest.write_text(

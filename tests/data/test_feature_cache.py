@@ -134,6 +134,7 @@ def _shards(directory):
     return sorted(p for p in directory.rglob("shard-*.pkl"))
 
 
+@pytest.mark.slow
 def test_resume_after_kill_gives_identical_cache(tmp_path, wuw):
     catalogue = wuw.subset(wuw.utterances[:120])
     manifest = tmp_path / "MANIFEST.tsv"

@@ -33,6 +33,7 @@ def clips(wuw):
     return wuw.root, rows
 
 
+@pytest.mark.slow
 def test_cli_interface_with_a_missing_file(tmp_path, clips):
     root, rows = clips
     listing = _write_list(tmp_path / "list.tsv", rows[:5] + [("nobody/gone.flac", "x")] + rows[5:8])
@@ -103,6 +104,7 @@ def test_full_and_crop_embeddings_differ_but_agree_on_speakers(tmp_path, clips):
     assert np.all(same < 0.99999) and np.mean(same) > 0.7
 
 
+@pytest.mark.slow
 def test_resume_after_kill_gives_the_same_result(tmp_path, clips):
     root, rows = clips
     listing = _write_list(tmp_path / "list.tsv", rows)

@@ -9,6 +9,8 @@ import subprocess
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from keras_spkid.data.catalogue import read_manifest
 from keras_spkid.search.gallery import Gallery
 
@@ -48,6 +50,7 @@ def _tiny_tree(wuw, folder, speakers=10, clips=6):
     return chosen
 
 
+@pytest.mark.slow
 def test_quickstart_on_a_tiny_folder_tree(wuw, tmp_path):
     tree, out = tmp_path / "tree", tmp_path / "out"
     speakers = _tiny_tree(wuw, tree)

@@ -52,6 +52,7 @@ def test_auto_choice_and_k_larger_than_gallery():
         make_index(_gallery(n=3), "annoy")
 
 
+@pytest.mark.slow
 def test_voxceleb_sized_gallery_bounded_memory():
     """150,000 x 256 (VoxCeleb1's utterances): 1,000 queries never hold a 1,000 x 150,000 matrix."""
     rng = np.random.default_rng(0)

@@ -33,6 +33,7 @@ def _config(tiny_corpus, cache_dir, log_dir, **overrides):
     return ClassifierConfig(**base)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["softmax", "aamsoftmax", "angleproto", "ge2e", "triplet"])
 def test_loss_falls(tiny_corpus, cache_dir, tmp_path, loss):
     summary = train_classifier(
@@ -60,6 +61,7 @@ def test_impossible_settings(tiny_corpus, cache_dir, tmp_path, overrides, messag
     assert not (tmp_path / "x" / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_closed_set_identification_on_a_voxceleb_iden_split(tmp_path, voxceleb_meta):
     """iden_split.txt -> manifest (spkid catalogue) -> sacnn trained and validated closed-set."""
     import subprocess

@@ -51,6 +51,7 @@ def _config(tiny_corpus, cache_dir, log_dir, **overrides):
     return MAEConfig(**base)
 
 
+@pytest.mark.slow
 def test_mae_loss_falls_and_initialises_a_protonet(tiny_corpus, cache_dir, tmp_path):
     summary = train_mae(_config(tiny_corpus, cache_dir, tmp_path / "mae"), verbose=False)
     losses = [entry["loss"] for entry in summary["history"]]

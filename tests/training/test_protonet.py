@@ -53,6 +53,7 @@ def _history(log_dir):
     return json.loads((log_dir / "summary.json").read_text())
 
 
+@pytest.mark.slow
 def test_loss_falls_and_tiny_set_is_overfit(tiny_corpus, cache_dir, tmp_path):
     config = _config(
         tiny_corpus,
@@ -82,6 +83,7 @@ def test_loss_falls_and_tiny_set_is_overfit(tiny_corpus, cache_dir, tmp_path):
     assert 0.0 <= results["3-way 2-shot"]["mean"] <= 1.0
 
 
+@pytest.mark.slow
 def test_loss_falls_with_gc_and_variable_queries(tiny_corpus, cache_dir, tmp_path):
     config = _config(
         tiny_corpus,
@@ -102,6 +104,7 @@ def test_loss_falls_with_gc_and_variable_queries(tiny_corpus, cache_dir, tmp_pat
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_weights(tiny_corpus, cache_dir, tmp_path):
     full = _config(
         tiny_corpus,
@@ -161,6 +164,7 @@ def _cli(*args, env=None):
     )
 
 
+@pytest.mark.slow
 def test_cli_bad_flags_are_one_line_errors(tiny_corpus, cache_dir, tmp_path):
     result = _cli(
         "--num_way",
@@ -223,6 +227,7 @@ def test_config_file_with_overrides_and_the_front_end_travel_with_the_run(
     assert result.returncode == 2 and "num_way = 'three' has the wrong type" in result.stderr
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tiny_corpus, cache_dir, tmp_path):
     env = dict(os.environ, SPKID_CPU_DEVICES="2")
     result = _cli(
@@ -275,6 +280,7 @@ def _free_ports(count):
     return ports
 
 
+@pytest.mark.slow
 def test_multiworker_strategy_with_two_local_workers(tiny_corpus, cache_dir, tmp_path):
     """Two processes on 127.0.0.1, configured by TF_CONFIG, train one model together."""
     ports = _free_ports(2)
