@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_spkid.models import feature_encoder
 from keras_spkid.training.protonet import ProtonetConfig, train_protonet
 
 
@@ -22,6 +23,8 @@ def test_protonet_trains_campplus(tiny_corpus, cache_dir, tmp_path):
     summary = train_protonet(config, verbose=False)
     assert summary["step"] == 4
     assert all(np.isfinite(entry["loss"]) for entry in summary["history"])
-    encoder = keras.saving.load_model(tmp_path / "run" / "best" / "model.keras")
+    saved = keras.saving.load_model(tmp_path / "run" / "best" / "model.keras")
+    assert saved(np.zeros((1, 16000), "float32")).shape == (1, 192)  # raw audio, front end in
+    encoder = feature_encoder(saved)
     assert encoder.get_layer("xvector.block3.tdnnd16.cam_layer.linear_local") is not None
     assert encoder(np.zeros((1, 100, 64), "float32")).shape == (1, 192)
