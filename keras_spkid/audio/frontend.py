@@ -183,12 +183,17 @@ class LogMel(keras.layers.Layer):
         features = tf.math.log(
             tf.tensordot(power, tf.constant(self._filters), axes=1) + self.log_offset
         )
-        if self.normalize is not None:
-            mean = tf.reduce_mean(features, axis=1, keepdims=True)
-            features = features - mean
-            if self.normalize == "mean_var":
-                std = tf.sqrt(tf.reduce_mean(tf.square(features), axis=1, keepdims=True))
-                features = features / (std + 1e-5)
+        return self.normalize_over_time(features)
+
+    def normalize_over_time(self, features):
+        """``[B, T, n_mels]`` features less each band's mean over time (and divided by its
+        standard deviation for ``"mean_var"``), as ``normalize`` says."""
+        if self.normalize is None:
+            return features
+        features = features - tf.reduce_mean(features, axis=1, keepdims=True)
+        if self.normalize == "mean_var":
+            std = tf.sqrt(tf.reduce_mean(tf.square(features), axis=1, keepdims=True))
+            features = features / (std + 1e-5)
         return features
 
     def compute_output_shape(self, input_shape):
@@ -335,12 +340,7 @@ class KaldiFbank(LogMel):
         power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
         energies = tf.tensordot(power, tf.constant(self._filters), axes=1)
         features = tf.math.log(tf.maximum(energies, float(np.finfo(np.float32).eps)))
-        if self.normalize is not None:
-            features = features - tf.reduce_mean(features, axis=1, keepdims=True)
-            if self.normalize == "mean_var":
-                std = tf.sqrt(tf.reduce_mean(tf.square(features), axis=1, keepdims=True))
-                features = features / (std + 1e-5)
-        return features
+        return self.normalize_over_time(features)
 
     def get_config(self):
         config = keras.layers.Layer.get_config(self)

@@ -65,12 +65,7 @@ class MatmulLogMel(LogMel):
         features = tf.math.log(
             tf.tensordot(power, tf.constant(self._filters), axes=1) + self.log_offset
         )
-        if self.normalize is not None:
-            features = features - tf.reduce_mean(features, axis=1, keepdims=True)
-            if self.normalize == "mean_var":
-                std = tf.sqrt(tf.reduce_mean(tf.square(features), axis=1, keepdims=True))
-                features = features / (std + 1e-5)
-        return features
+        return self.normalize_over_time(features)
 
 
 def onnx_ready(model: keras.Model) -> keras.Model:
