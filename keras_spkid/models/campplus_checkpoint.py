@@ -28,6 +28,9 @@ from keras_spkid.models.registry import with_frontend
 from keras_spkid.models.torch_checkpoint import CheckpointError, read_state_dict
 
 _IGNORED_SUFFIXES = (".num_batches_tracked",)
+CAMPPLUS_BATCH_SECONDS = 20.0
+"""``max_batch_seconds`` written into a converted model's config.json (see
+:class:`~keras_spkid.inference.model_io.EmbeddingModel`)."""
 
 
 def _torch_weights(layer: keras.layers.Layer) -> dict[str, tuple[int, ...]]:
@@ -142,6 +145,9 @@ def convert_campplus(checkpoint, output) -> list[Path]:
         "input": "raw 16 kHz mono waveform [batch, samples], float32 in [-1, 1]",
         "output": f"embedding [batch, {model.outputs[0].shape[-1]}]; compare by cosine",
         "parameters": int(model.count_params()),
+        # audio per model call: CAM++ keeps about 2.6 MB of activations per second of
+        # audio; 240 s calls (the default) peaked at 2.2 GB on a 30-minute file
+        "max_batch_seconds": CAMPPLUS_BATCH_SECONDS,
     }
     config_path = output / "config.json"
     write_text_atomic(config_path, json.dumps(config, indent=1, sort_keys=True) + "\n")

@@ -77,3 +77,35 @@ def test_bad_input_is_a_clear_error(encoder, tmp_path):
         encoder.embed(np.ones(100, np.float32))
     with pytest.raises(ModelError, match="model file not found"):
         keras_spkid.SpeakerEncoder.from_preset(tmp_path / "nothing.keras")
+
+
+def test_a_models_config_bounds_the_audio_per_call(tmp_path, speakers):
+    """``max_batch_seconds`` in the config.json next to a model bounds each model call
+    and the windows long clips are cut into; without it, the default holds."""
+    import shutil
+
+    from keras_spkid.inference.model_io import DEFAULT_BATCH_SECONDS, resolve_model_path
+
+    shutil.copy(resolve_model_path(None), tmp_path / "model.keras")
+    default = keras_spkid.SpeakerEncoder.from_preset(tmp_path / "model.keras")
+    assert default.model.max_batch_seconds == DEFAULT_BATCH_SECONDS
+    (tmp_path / "config.json").write_text('{"max_batch_seconds": 2.5}')
+    bounded = keras_spkid.SpeakerEncoder.from_preset(tmp_path / "model.keras")
+    assert bounded.embedder.max_batch_samples == bounded.embedder.max_window == 40_000
+    clip = np.concatenate([load_audio(p) for p in next(iter(speakers.values()))])
+    assert clip.size > 2 * 40_000  # so it is cut into windows
+    pieces = bounded.embedder._pieces(clip)
+    assert len(pieces) >= 3 and max(p.size for p in pieces) <= 40_000
+    # windowed, the clip still lands next to its own embedding from one pass
+    assert float(bounded.embed(clip) @ default.embed(clip)) > 0.9
+    (tmp_path / "config.json").write_text('{"max_batch_seconds": "lots"}')
+    assert (
+        keras_spkid.SpeakerEncoder.from_preset(tmp_path / "model.keras").model.max_batch_seconds
+        == DEFAULT_BATCH_SECONDS
+    )
+
+
+def test_campplus_preset_embeds_in_bounded_calls():
+    from keras_spkid.inference.model_io import load_embedding_model
+
+    assert load_embedding_model("campplus_zh_en").max_batch_seconds == 20.0
