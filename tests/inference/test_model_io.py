@@ -75,3 +75,19 @@ def test_an_unknown_preset_name_is_a_one_line_error():
 def test_the_conv6_preset_loads_by_name():
     model = load_embedding_model("conv6")
     assert model.dim == 64 and model.calibration is not None
+
+
+@pytest.mark.parametrize("preset", ["conv6", "campplus_zh_en"])
+def test_every_preset_ships_an_open_set_decision_with_its_cohort(preset):
+    """ "unknown" is decided by a decision calibrated on open-set galleries (not the pair
+    threshold), with the AS-Norm cohort it needs in the model's embedding space."""
+    from keras_spkid.inference.model_io import PRESETS
+
+    assert preset in PRESETS
+    model = load_embedding_model(preset)
+    assert model.calibration is not None and model.calibration.open_set is not None
+    decision = model.calibration.decision()
+    assert "not calibrated" not in decision.source
+    if decision.score == "asnorm":
+        assert model.cohort is not None and model.cohort.shape[1] == model.dim
+        assert len(model.cohort) >= 100
