@@ -10,6 +10,8 @@ not speed. About 1-2 minutes on 2 cores.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import _common  # first: it quiets TensorFlow's start-up logging
 
 from keras_spkid.cli.main import main as spkid
@@ -34,10 +36,12 @@ def main(argv=None):
         f"`{args.out}/openset.png`. CIs are over episodes, which share the corpus's few "
         "speakers: they do not cover which voices the test speakers happen to be."
     )
+    preset = Path(args.model).parent.name if args.model else None
     _common.finish(
         args,
-        "openset",
-        "Open-set identification (`bench/bench_openset.py`)",
+        f"openset_{preset}" if preset else "openset",
+        "Open-set identification (`bench/bench_openset.py`)"
+        + (f": the `{preset}` preset" if preset else ""),
         env,
         body,
     )

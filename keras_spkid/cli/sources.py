@@ -25,7 +25,7 @@ def add_catalogue_args(parser: argparse.ArgumentParser, required: bool = True) -
     source = group.add_mutually_exclusive_group(required=required)
     source.add_argument(
         "--corpus",
-        help="name of a corpus under $SPKID_DATA / ../shared/data "
+        help="name of a corpus under $SPKID_DATA (e.g. ../shared/data) "
         "(wuw_corpus_ii, librispeech_1utt, fsdd)",
     )
     source.add_argument("--manifest", help="MANIFEST.tsv with speaker and path columns")

@@ -29,7 +29,7 @@ def data_root(root=None) -> Path:
     if not env:
         raise DataError(
             f"no data root: set {DATA_ENV} to the folder that holds {', '.join(CORPORA)} "
-            "(e.g. export SPKID_DATA=../shared/data), or give the folder (--data)"
+            "(e.g. export SPKID_DATA=../shared/data)"
         )
     return Path(env)
 
