@@ -145,8 +145,8 @@ def convert_campplus(checkpoint, output) -> list[Path]:
         "input": "raw 16 kHz mono waveform [batch, samples], float32 in [-1, 1]",
         "output": f"embedding [batch, {model.outputs[0].shape[-1]}]; compare by cosine",
         "parameters": int(model.count_params()),
-        # audio per model call: CAM++ keeps about 2.6 MB of activations per second of
-        # audio; 240 s calls (the default) peaked at 2.2 GB on a 30-minute file
+        # audio per model call: one 60 s call took 330 MB more than a 2 s one, so the
+        # default 240 s calls would take over 1 GB on top of the model
         "max_batch_seconds": CAMPPLUS_BATCH_SECONDS,
     }
     config_path = output / "config.json"
