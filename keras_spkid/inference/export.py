@@ -140,6 +140,7 @@ def export_model(
         "input": "raw 16 kHz mono waveform [batch, samples], float32 in [-1, 1]",
         "output": f"embedding [batch, {loaded.dim}]; compare L2-normalised embeddings by cosine",
         "frontend": loaded.frontend.get_config(),
+        "max_batch_seconds": loaded.max_batch_seconds,
         **(provenance or {}),
     }
     write_text_atomic(out_dir / "config.json", json.dumps(config, indent=1, sort_keys=True))

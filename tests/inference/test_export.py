@@ -68,6 +68,7 @@ def test_export_keras_and_savedmodel_parity(tmp_path):
     np.testing.assert_allclose(served.serve(tf.constant(wave)).numpy(), reference, atol=1e-4)
     config = json.loads((out / "config.json").read_text())
     assert config["training_config"]["encoder"] == "conv6" and config["frontend"]["n_mels"] == 64
+    assert config["max_batch_seconds"] == exported.max_batch_seconds == 240.0
 
 
 @pytest.fixture(scope="module")
