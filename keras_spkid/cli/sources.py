@@ -15,7 +15,9 @@ import os
 from keras_spkid.cli.args import n_mels, nonnegative_float, positive_float, positive_int
 from keras_spkid.errors import SpkidError
 
-SOURCE_FLAGS = ("corpus", "manifest", "folder", "voxceleb", "train_list", "iden_split")
+SOURCE_FLAGS = (
+    "corpus", "manifest", "folder", "voxceleb", "speech_commands", "train_list", "iden_split"
+)  # fmt: skip
 """Destinations of the corpus-source flags (exactly one is given)."""
 
 
@@ -37,6 +39,11 @@ def add_catalogue_args(parser: argparse.ArgumentParser, required: bool = True) -
     source.add_argument(
         "--voxceleb",
         help="VoxCeleb root holding wav/ or aac/ (<root>/wav/<id>/<youtube id>/<NNNNN>.wav)",
+    )
+    source.add_argument(
+        "--speech-commands",
+        help="Speech Commands root (<root>/<keyword>/<speaker>_nohash_<n>.wav; its "
+        "validation/testing lists become the dev/test splits)",
     )
     source.add_argument(
         "--train-list",
@@ -63,7 +70,7 @@ def has_source(args) -> bool:
 
 def catalogue_from_args(args):
     """Build the Catalogue that ``add_catalogue_args`` flags describe."""
-    from keras_spkid.data import catalogue, corpora, voxceleb
+    from keras_spkid.data import catalogue, corpora, speech_commands, voxceleb
 
     if args.corpus:
         result = corpora.load_corpus(args.corpus)
@@ -73,6 +80,8 @@ def catalogue_from_args(args):
         result = catalogue.scan_folder(args.folder)
     elif args.voxceleb:
         result = voxceleb.scan_voxceleb(args.voxceleb)
+    elif args.speech_commands:
+        result = speech_commands.scan_speech_commands(args.speech_commands)
     else:
         if not args.root:
             flag = "--train-list" if args.train_list else "--iden-split"
