@@ -2,7 +2,9 @@
 
 Layout: ``<root>/<keyword>/<speaker>_nohash_<n>.wav`` (at most 1 s, 16 kHz), where ``<speaker>``
 is an 8-hex-digit hash of the contributor, who recorded every keyword on their own
-device; ``_background_noise_/`` holds noise, not speech, and is skipped. The dataset's
+device. ``_background_noise_/`` and the test set's ``_silence_/`` hold no speech and are
+skipped; the test set's ``_unknown_/<word>_<speaker>_nohash_<n>.wav.wav`` (other words of
+the same contributors) are read. The dataset's
 ``validation_list.txt`` and ``testing_list.txt`` (paths relative to the root, assigned by
 a hash of the speaker, so the splits are speaker-disjoint) become the ``dev`` and
 ``test`` splits when present; every other clip is ``train``. A test-set-only release
@@ -29,9 +31,10 @@ from keras_spkid.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-CLIP_NAME = re.compile(r"(?P<speaker>[0-9a-f]{8})_nohash_(?P<n>\d+)\.wav")
-"""A Speech Commands clip's file name."""
-NOISE_FOLDER = "_background_noise_"
+CLIP_NAME = re.compile(r"(?:[a-z]+_)?(?P<speaker>[0-9a-f]{8})_nohash_(?P<n>\d+)\.wav(?:\.wav)?")
+"""A Speech Commands clip's file name (the test set's ``_unknown_`` clips start with
+their word and end in ``.wav.wav``)."""
+NO_SPEECH_FOLDERS = ("_background_noise_", "_silence_")
 SPLIT_LISTS = {"validation_list.txt": "dev", "testing_list.txt": "test"}
 
 
@@ -64,7 +67,7 @@ def scan_speech_commands(root) -> Catalogue:
     default_split = "train" if splits else None
     utterances, skipped = [], 0
     for keyword in sorted(p for p in root.iterdir() if p.is_dir()):
-        if keyword.name.startswith((".", "_")):  # _background_noise_ and hidden folders
+        if keyword.name.startswith(".") or keyword.name in NO_SPEECH_FOLDERS:
             continue
         for name in sorted(os.listdir(keyword)):
             match = CLIP_NAME.fullmatch(name)

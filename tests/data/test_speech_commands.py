@@ -40,6 +40,13 @@ def tree(wuw, tmp_path_factory):
     noise.mkdir()
     rng = np.random.default_rng(0)
     soundfile.write(noise / "white_noise.wav", rng.normal(0, 0.1, SAMPLE_RATE), SAMPLE_RATE)
+    (root / "_silence_").mkdir()  # the test set's silence class: no speech, skipped
+    soundfile.write(root / "_silence_" / "1024.wav", np.zeros(SAMPLE_RATE), SAMPLE_RATE)
+    (root / "_unknown_").mkdir()  # the test set's other words: '<word>_<hash>_nohash_<n>.wav.wav'
+    os.link(
+        root / "yes" / f"{HASHES[0]}_nohash_0.wav",
+        root / "_unknown_" / f"backward_{HASHES[0]}_nohash_3.wav.wav",
+    )
     soundfile.write(root / "yes" / "not_a_clip.wav", rng.normal(0, 0.1, 800), SAMPLE_RATE)
     (root / "README.md").write_text("Speech Commands\n")
     (root / "validation_list.txt").write_text(f"yes/{HASHES[2]}_nohash_0.wav\n")
@@ -52,8 +59,11 @@ def tree(wuw, tmp_path_factory):
 def test_contributors_are_speakers_and_the_lists_are_splits(tree):
     catalogue = scan_speech_commands(tree)
     assert sorted(catalogue.speakers) == HASHES
-    assert len(catalogue) == len(HASHES) * len(KEYWORDS) * 2  # noise and the misnamed file out
-    assert all(not u.path.startswith("_background_noise_") for u in catalogue)
+    # noise, silence and the misnamed file out; the _unknown_ word in
+    assert len(catalogue) == len(HASHES) * len(KEYWORDS) * 2 + 1
+    assert not [u for u in catalogue if u.path.startswith(("_background_noise_", "_silence_"))]
+    unknown = [u for u in catalogue if u.path.startswith("_unknown_/")]
+    assert [u.speaker for u in unknown] == [HASHES[0]] and unknown[0].split == "train"
     by_path = {u.path: u for u in catalogue}
     assert by_path[f"yes/{HASHES[2]}_nohash_0.wav"].split == "dev"
     assert {by_path[f"{k}/{HASHES[3]}_nohash_{t}.wav"].split for k in KEYWORDS for t in (0, 1)} == {
@@ -97,5 +107,5 @@ def test_spkid_catalogue_reads_it(tree, tmp_path, capsys):
     manifest = tmp_path / "MANIFEST.tsv"
     assert spkid(["catalogue", "--speech-commands", str(tree), "--output", str(manifest)]) == 0
     written = read_manifest(manifest, tree)
-    assert sorted(written.speakers) == HASHES and len(written) == 16
+    assert sorted(written.speakers) == HASHES and len(written) == 17
     assert {u.split for u in written} == {"train", "dev", "test"}
