@@ -71,7 +71,8 @@ class Embedder:
         min_seconds: shorter clips are wrap-padded to this length.
         max_batch_seconds: audio per model call (bounds memory on many utterances).
         min_samples: clips shorter than this (the front end's window) raise.
-        max_window_seconds: longer utterances are embedded in windows (``crops=0``).
+        max_window_seconds: longer utterances are embedded in windows (``crops=0``),
+            never longer than ``max_batch_seconds``.
     """
 
     def __init__(
@@ -92,7 +93,8 @@ class Embedder:
         self.min_length = int(round(min_seconds * SAMPLE_RATE))
         self.max_batch_samples = int(max_batch_seconds * SAMPLE_RATE)
         self.min_samples = int(min_samples)
-        self.max_window = int(max_window_seconds * SAMPLE_RATE)
+        # a window longer than a batch would be one model call over the memory bound
+        self.max_window = int(min(max_window_seconds, max_batch_seconds) * SAMPLE_RATE)
         if self.crops:  # one crop length: a graph traced for that shape runs fastest
             self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         else:  # whole clips of many lengths: one graph for every [batch, samples] at once

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_spkid.audio.io import load_audio
-from keras_spkid.inference.embedder import MAX_WINDOW_SECONDS, Embedder
+from keras_spkid.inference.embedder import Embedder
 from keras_spkid.inference.model_io import EmbeddingModel, load_embedding_model
 from keras_spkid.search.gallery import Gallery, Identification
 
@@ -62,7 +62,6 @@ class SpeakerEncoder:
             crop_seconds=crop_seconds,
             min_samples=model.min_samples,
             max_batch_seconds=model.max_batch_seconds,
-            max_window_seconds=min(MAX_WINDOW_SECONDS, model.max_batch_seconds),
         )
 
     @classmethod

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_spkid.atomic import atomic_path, remove, write_text_atomic
-from keras_spkid.inference.model_io import ModelError, load_embedding_model
+from keras_spkid.inference.model_io import MODEL_CONFIG_FILE, ModelError, load_embedding_model
 from keras_spkid.scoring.calibration import CALIBRATION_FILE, Calibration
 
 FORMATS = ("keras", "savedmodel", "tflite", "onnx")
@@ -143,8 +143,8 @@ def export_model(
         "max_batch_seconds": loaded.max_batch_seconds,
         **(provenance or {}),
     }
-    write_text_atomic(out_dir / "config.json", json.dumps(config, indent=1, sort_keys=True))
-    written.append(out_dir / "config.json")
+    write_text_atomic(out_dir / MODEL_CONFIG_FILE, json.dumps(config, indent=1, sort_keys=True))
+    written.append(out_dir / MODEL_CONFIG_FILE)
     if "savedmodel" in formats:
         saved = out_dir / "saved_model"
         with atomic_path(saved) as staging:
