@@ -26,6 +26,7 @@ from keras_spkid.data.catalogue import (
     Utterance,
     check_inside_root,
     check_relative_path,
+    read_tsv,
 )
 from keras_spkid.errors import DataError
 
@@ -45,9 +46,8 @@ def _split_lists(root: Path) -> dict[str, str]:
         path = root / name
         if not path.is_file():
             continue
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                splits[check_relative_path(line.strip(), path, number)] = split
+        for number, fields in read_tsv(path, "split list"):
+            splits[check_relative_path("\t".join(fields).strip(), path, number)] = split
     return splits
 
 

@@ -96,6 +96,9 @@ def test_bad_trees_and_lists_are_refused(tree, tmp_path):
     (unsafe / "testing_list.txt").write_text("../../etc/passwd\n")
     with pytest.raises(ListFormatError, match="testing_list.txt"):
         scan_speech_commands(unsafe)
+    (unsafe / "testing_list.txt").write_bytes(b"yes/0a7c2a8d_nohash_0.wav\n\xff\xfe\n")
+    with pytest.raises(DataError, match=r"testing_list.txt:2: the split list is not UTF-8"):
+        scan_speech_commands(unsafe)
     escape = tmp_path / "escape"
     (escape / "yes").mkdir(parents=True)
     (escape / "yes" / "deadbeef_nohash_0.wav").symlink_to(tree / "yes" / "not_a_clip.wav")
