@@ -14,7 +14,7 @@ Two ways to embed an utterance, as in the reference systems:
 Long utterances are embedded in windows: a clip over ``max_window_seconds`` is cut into
 the fewest equal windows no longer than that, each embedded whole, and their embeddings
 averaged, so memory is bounded by the window, not by the file (a 30-minute file in one
-pass peaked at 2.5 GB). Clips up to ``max_window_seconds`` are embedded exactly as before.
+pass peaked at 1.91 GB). Clips up to ``max_window_seconds`` are embedded exactly as before.
 
 Every entry point calls :meth:`Embedder.check` on each whole clip before embedding it:
 clips shorter than the front end's window cannot be analysed, and clips without the
@@ -41,7 +41,7 @@ LENGTH_GRID_RATIO = 1.02
 MAX_WINDOW_SECONDS = 120.0
 """Longer utterances are embedded in windows of at most this length. Memory then follows
 ``max_batch_seconds`` (240 s of audio per model call), not the file: a 30-minute file
-peaked at 1.92 GB in one pass and 1.11-1.17 GB in windows (``bench/RESULTS.md``);
+peaked at 1.91 GB in one pass and 1.06-1.08 GB in windows (``bench/RESULTS.md``);
 all but one of the 153,516 VoxCeleb1 utterances (at most 145 s) stay in one window."""
 
 
