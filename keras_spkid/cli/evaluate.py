@@ -705,7 +705,6 @@ def cmd_calibrate_openset(args) -> int:
         SpeakerSet,
         calibrate_decision,
         speaker_cohort,
-        split_unseen_train,
     )
     from keras_spkid.evaluation.report import markdown_table, write_report
     from keras_spkid.inference.model_io import load_embedding_model
@@ -727,16 +726,9 @@ def cmd_calibrate_openset(args) -> int:
         train = _split_embeddings(
             model, corpus, "train", args.out, args.segment_seconds, args.quiet
         )
+        sets[corpus] = SpeakerSet(dev.embeddings, dev.speakers, (train.embeddings, train.speakers))
+        cohorts.append(speaker_cohort(train.embeddings, train.speakers))
         pairs[corpus] = all_pair_trials(dev.embeddings, dev.speakers)
-        if args.unseen_train:
-            (x, s), cohort_part, fillers = split_unseen_train(train.embeddings, train.speakers)
-            calibrate = (np.concatenate([dev.embeddings, x]), np.concatenate([dev.speakers, s]))
-            sets[corpus] = SpeakerSet(*calibrate, fillers)
-            cohorts.append(speaker_cohort(*cohort_part))
-        else:
-            train_set = (train.embeddings, train.speakers)
-            sets[corpus] = SpeakerSet(dev.embeddings, dev.speakers, train_set)
-            cohorts.append(speaker_cohort(*train_set))
     cohort = np.concatenate(cohorts)
     decision, report = calibrate_decision(
         sets,
@@ -780,22 +772,14 @@ def cmd_calibrate_openset(args) -> int:
             for k, row in zip(decision.enrol_counts, decision.thresholds)
         ],
     )
-    voices = (
-        "dev speakers and a third of the train speakers (the model never trained on them); "
-        f"AS-Norm cohort: {len(cohort)} means of another third (top {args.cohort_top_k}); "
-        "galleries larger than these voices allow are topped up with the last third"
-        if args.unseen_train
-        else f"dev speakers; AS-Norm cohort: {len(cohort)} training speakers (top "
-        f"{args.cohort_top_k}); galleries larger than a corpus's dev speakers allow are "
-        "topped up with its training speakers"
-    )
     markdown = (
-        f"# Open-set calibration of {', '.join(args.corpora)}\n\n"
+        f"# Open-set calibration on dev speakers of {', '.join(args.corpora)}\n\n"
         f"Model `{model.path}`; at most {100 * args.target:g}% of strangers named in every "
-        f"cell at a {100 * args.confidence:g}% upper confidence bound over resampled "
-        f"strangers; {args.episodes} episodes per cell and corpus (seed {args.seed}). "
-        f"Calibration voices: {voices}.\n\n{table}\n\n"
-        f"Chosen: **{report['chosen']}**, thresholds:\n\n{grid}\n\n"
+        f"cell at a {100 * args.confidence:g}% upper confidence bound over resampled dev "
+        f"strangers; {args.episodes} episodes per cell and corpus (seed {args.seed}); AS-Norm "
+        f"cohort: {len(cohort)} training speakers (top {args.cohort_top_k}); galleries "
+        "larger than a corpus's dev speakers allow are topped up with its training "
+        f"speakers.\n\n{table}\n\nChosen: **{report['chosen']}**, thresholds:\n\n{grid}\n\n"
         f"Saved to `{target / CALIBRATION_FILE}`"
         + (f" and `{target / COHORT_FILE}`." if decision.score == "asnorm" else ".")
     )
@@ -1056,14 +1040,6 @@ def add_eval_parser(sub) -> None:
         type=positive_float,
         default=2.0,
         help="corpora with one clip per speaker are cut into segments this long",
-    )
-    p.add_argument(
-        "--unseen-train",
-        action="store_true",
-        help="the model never trained on these corpora's train speakers (a pretrained "
-        "preset): a third of them calibrate beside the dev speakers, a third form the "
-        "AS-Norm cohort, a third fill large galleries (default: dev speakers calibrate, "
-        "all train speakers are cohort and fillers)",
     )
     p.add_argument("--seed", type=int, default=0, help="seeds the episodes")
     p.add_argument("--out", default="runs/calibrate_openset", help="report and embeddings")

@@ -55,34 +55,6 @@ def speaker_cohort(embeddings, speakers) -> np.ndarray:
     return (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
 
 
-Labelled = tuple[np.ndarray, np.ndarray]
-"""``(embeddings [m, d], speakers [m])``."""
-
-
-def split_unseen_train(embeddings, speakers) -> tuple[Labelled, Labelled, Labelled]:
-    """Three disjoint thirds of a ``train`` split's speakers, for a model not trained on them.
-
-    A pretrained model (the CAM++ preset) has not heard the bundled corpora's ``train``
-    speakers, so they are fair calibration voices too, which the few ``dev`` speakers
-    are not enough of. No voice may play two parts (a stranger who is in the AS-Norm
-    cohort meets itself there and scores too low), so the speakers, in sorted order, are
-    dealt out in turn: calibration voices, cohort, gallery fillers.
-
-    Args:
-        embeddings: ``[n, d]`` embeddings of the split.
-        speakers: ``[n]`` their speakers.
-
-    Returns:
-        ``(calibrate, cohort, fillers)``, each ``(embeddings [m, d], speakers [m])``.
-    """
-    embeddings = np.asarray(embeddings)
-    speakers = np.asarray(speakers).astype(str)
-    ids = np.unique(speakers)
-    part = dict(zip(ids, np.arange(len(ids)) % 3))
-    which = np.array([part[s] for s in speakers])
-    return tuple((embeddings[which == i], speakers[which == i]) for i in range(3))
-
-
 def calibrate_decision(
     sets: dict[str, SpeakerSet],
     cohort=None,

@@ -17,7 +17,6 @@ from keras_spkid.evaluation.openset_calibration import (
     SpeakerSet,
     calibrate_decision,
     speaker_cohort,
-    split_unseen_train,
 )
 from keras_spkid.scoring.decision import OpenSetDecision
 
@@ -131,18 +130,3 @@ def test_calibrated_decision_holds_the_target_in_every_cell():
         [[c for c in row] for row in decision.thresholds] if decision.score == "cosine" else table
     )
     assert cosine[:, -1].min() > cosine[:, 0].max() - 1e-9 or decision.score == "asnorm"
-
-
-def test_unseen_train_speakers_play_one_part_each():
-    x, speakers = speakers_on_directions(num_speakers=31, clips=4)
-    parts = split_unseen_train(x, speakers)
-    voices = [set(s) for _, s in parts]
-    assert [len(v) for v in voices] == [11, 10, 10]
-    assert not (voices[0] & voices[1] or voices[0] & voices[2] or voices[1] & voices[2])
-    assert set.union(*voices) == set(speakers)
-    for part_x, part_s in parts:  # every clip stays with its speaker
-        assert len(part_x) == len(part_s) == 4 * len(set(part_s))
-        for row, speaker in zip(part_x, part_s):
-            assert any(np.array_equal(row, r) for r in x[speakers == speaker])
-    again = split_unseen_train(x[::-1], speakers[::-1])  # the order of the clips does not matter
-    assert [set(s) for _, s in again] == voices
