@@ -328,7 +328,8 @@ class KaldiFbank(LogMel):
             np.float32
         )
 
-    def call(self, waveform):
+    def windowed_frames(self, waveform):
+        """``[B, samples]`` -> frames ``[B, T, win_length]``, DC-free, pre-emphasised, windowed."""
         x = tf.convert_to_tensor(waveform, dtype=tf.float32)
         frames = tf.signal.frame(x, self.win_length, self.hop_length)  # [B, T, win]
         if self.remove_dc_offset:
@@ -336,8 +337,15 @@ class KaldiFbank(LogMel):
         if self.preemphasis:
             previous = tf.concat([frames[..., :1], frames[..., :-1]], axis=-1)
             frames = frames - self.preemphasis * previous
-        spectrum = tf.signal.rfft(frames * tf.constant(self._window), fft_length=[self.n_fft])
-        power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
+        return frames * tf.constant(self._window)
+
+    def power_spectrum(self, frames):
+        """``[B, T, win_length]`` -> ``[B, T, n_fft // 2 + 1]``, frames zero-padded to n_fft."""
+        spectrum = tf.signal.rfft(frames, fft_length=[self.n_fft])
+        return tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
+
+    def call(self, waveform):
+        power = self.power_spectrum(self.windowed_frames(waveform))
         energies = tf.tensordot(power, tf.constant(self._filters), axes=1)
         features = tf.math.log(tf.maximum(energies, float(np.finfo(np.float32).eps)))
         return self.normalize_over_time(features)

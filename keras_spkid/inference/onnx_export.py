@@ -7,8 +7,9 @@ when its sole consumer is ``ComplexAbs``, and then only with a static shape, whi
 ``LogMel`` takes the real and imaginary parts of a spectrum of any length. So for
 export each ``LogMel`` is replaced by :class:`MatmulLogMel`, which computes the same
 short-time power spectrum as two matrix products with windowed cosine and sine bases
-(a DFT restricted to the ``n_fft // 2 + 1`` bins the mel filters use): every op then
-has an ONNX equivalent (``MatMul``, ``Gather`` for the frames, ``Log``, ``ReduceMean``).
+(a DFT restricted to the ``n_fft // 2 + 1`` bins the mel filters use), and each
+``KaldiFbank`` (CAM++) by :class:`MatmulKaldiFbank`, the same for its real FFT: every op
+then has an ONNX equivalent (``MatMul``, ``Gather`` for the frames, ``Log``, ``ReduceMean``).
 Embeddings match the ``.keras`` model within 1e-4 (tested on real speech), and the
 graph keeps a dynamic ``[batch, samples]`` input.
 
@@ -25,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_spkid.atomic import atomic_path
-from keras_spkid.audio.frontend import LogMel
+from keras_spkid.audio.frontend import KaldiFbank, LogMel
 from keras_spkid.inference.model_io import ModelError
 
 OPSET = 17
@@ -68,12 +69,29 @@ class MatmulLogMel(LogMel):
         return self.normalize_over_time(features)
 
 
+class MatmulKaldiFbank(KaldiFbank):
+    """:class:`KaldiFbank` with the real FFT as matrix products (same output; ONNX-convertible).
+
+    Shapes: waveform ``[batch, samples]`` -> features ``[batch, frames, n_mels]``.
+    """
+
+    def power_spectrum(self, frames):
+        """``[B, T, win_length]`` -> ``[B, T, n_fft // 2 + 1]``: DFT of the zero-padded frames."""
+        n = np.arange(self.win_length)
+        angle = 2.0 * np.pi * np.outer(n, np.arange(self.n_fft // 2 + 1)) / self.n_fft
+        real = tf.tensordot(frames, tf.constant(np.cos(angle).astype(np.float32)), axes=1)
+        imag = tf.tensordot(frames, tf.constant(np.sin(angle).astype(np.float32)), axes=1)
+        return real * real + imag * imag
+
+
 def onnx_ready(model: keras.Model) -> keras.Model:
-    """``model`` with every ``LogMel`` layer replaced by :class:`MatmulLogMel` (weights shared)."""
+    """``model`` with every ``LogMel`` / ``KaldiFbank`` layer replaced by its matrix-product
+    twin (:class:`MatmulLogMel`, :class:`MatmulKaldiFbank`; weights shared)."""
+    twins = {LogMel: MatmulLogMel, KaldiFbank: MatmulKaldiFbank}
 
     def swap(layer):
-        if type(layer) is LogMel:
-            return MatmulLogMel.from_config(layer.get_config())
+        if type(layer) in twins:
+            return twins[type(layer)].from_config(layer.get_config())
         return layer
 
     try:
