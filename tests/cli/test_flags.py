@@ -287,3 +287,21 @@ def test_help_takes_under_a_second_of_cpu(command):
     assert result.returncode == 0 and "--help" in result.stdout, result.stderr
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert cpu < 1.0, f"{' '.join(command)} --help used {cpu:.2f} s of CPU"
+
+
+def test_progress_bars_in_a_log_file_are_plain_lines(tmp_path):
+    script = (
+        "import keras_spkid.cli\n"
+        "from tqdm import tqdm\n"
+        "for _ in tqdm(range(3), desc='embedding', mininterval=0, miniters=1):\n"
+        "    pass\n"
+        "import sys; print('done', file=sys.stderr)\n"
+    )
+    log = tmp_path / "log.txt"
+    with open(log, "w") as stderr:
+        subprocess.run([sys.executable, "-c", script], stderr=stderr, check=True, cwd=REPO)
+    text = log.read_text()
+    lines = text.splitlines()
+    assert "\r" not in text and "" not in lines and text.isascii(), text
+    assert [line.split("|")[0].strip() for line in lines[:-1]][-1] == "embedding: 100%"
+    assert len(lines) >= 3 and lines[-1] == "done"
