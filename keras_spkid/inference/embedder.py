@@ -26,6 +26,7 @@ frames) are repeated (wrap padding, as voxceleb_trainer does) up to that length.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -58,6 +59,37 @@ def crop_starts(num_samples: int, crop: int, crops: int) -> np.ndarray:
     if crops == 1:
         return np.array([room // 2])
     return np.linspace(0, room, crops).astype(np.int64)
+
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def compiled_inference(model, shape_free: bool):
+    """``model(x, training=False)`` as a ``tf.function``, one per model and kind, shared.
+
+    Every :class:`Embedder` of a model (a demo service, each command of a session) reuses
+    the graph traced first: tracing CAM++ takes about 13 s and 90 MB.
+
+    Args:
+        model: ``keras.Model`` ``[B, samples] -> [B, D]``.
+        shape_free: one graph for every ``[batch, samples]`` (whole clips of many
+            lengths; CAM++ took 13 s and 90 MB per traced shape, then 25 s and 170 MB more
+            for the shape-free graph ``reduce_retracing`` falls back to); else graphs
+            traced per shape (one crop length runs fastest in a graph made for it).
+    """
+    functions = _COMPILED.setdefault(model, {})
+    if shape_free not in functions:
+        held = weakref.ref(model)  # the cache must not keep the model alive
+
+        def call(x):
+            return held()(x, training=False)
+
+        if shape_free:
+            signature = [tf.TensorSpec([None, None], tf.float32)]
+            functions[shape_free] = tf.function(call, input_signature=signature)
+        else:
+            functions[shape_free] = tf.function(call, reduce_retracing=True)
+    return functions[shape_free]
 
 
 class Embedder:
@@ -95,15 +127,7 @@ class Embedder:
         self.min_samples = int(min_samples)
         # a window longer than a batch would be one model call over the memory bound
         self.max_window = int(min(max_window_seconds, max_batch_seconds) * SAMPLE_RATE)
-        if self.crops:  # one crop length: a graph traced for that shape runs fastest
-            self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        else:  # whole clips of many lengths: one graph for every [batch, samples] at once
-            # (CAM++ took 13 s and 90 MB per traced shape, then 25 s and 170 MB more for
-            # the shape-free graph reduce_retracing falls back to)
-            self._call = tf.function(
-                lambda x: model(x, training=False),
-                input_signature=[tf.TensorSpec([None, None], tf.float32)],
-            )
+        self._call = compiled_inference(model, shape_free=not self.crops)
 
     def grid_length(self, num_samples: int) -> int:
         """The length a full utterance of ``num_samples`` is trimmed to (>= min length)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_spkid.errors import AudioError
 from keras_spkid.inference.embedder import Embedder, crop_starts
@@ -71,3 +72,15 @@ def test_long_clips_are_embedded_in_windows_short_ones_as_before(model, shared_d
     np.testing.assert_array_equal(windowed([short]), whole([short]))
     default = Embedder(model.model, min_samples=model.min_samples)
     np.testing.assert_array_equal(default([x]), whole([x]))  # default window: 120 s
+
+
+def test_embedders_of_one_model_share_its_traced_graph(model):
+    """A demo service or command session builds many Embedders; tracing CAM++ takes 13 s."""
+    first, second = Embedder(model.model), Embedder(model.model)
+    assert first._call is second._call
+    assert Embedder(model.model, crops=2)._call is not first._call  # per-shape graphs
+    clip = np.random.default_rng(0).normal(size=(1, 16000)).astype(np.float32)
+    first._call(tf.constant(clip))
+    assert first._call.experimental_get_tracing_count() == 1
+    second._call(tf.constant(np.concatenate([clip, clip], axis=1)))  # another length
+    assert second._call.experimental_get_tracing_count() == 1
