@@ -8,6 +8,8 @@ is a paired difference (points) instead of a time ratio. About 1-2 minutes on 2 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import _common  # first: it quiets TensorFlow's start-up logging
 
 from keras_spkid.evaluation.report import write_report
@@ -42,7 +44,7 @@ def main(argv=None):
     )
     _common.finish(
         args,
-        "accuracy",
+        f"accuracy_{Path(ours['path']).parent.name}",
         "Accuracy vs MFCC-statistics baseline (`bench/bench_accuracy.py`)",
         env,
         intro + "\n\n" + body,

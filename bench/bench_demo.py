@@ -67,8 +67,15 @@ def main(argv=None):
     parser.add_argument("--people", type=int, default=10, help="enrolled readers")
     parser.add_argument("--calls", type=int, default=20, help="calls per timed repetition")
     parser.set_defaults(repeats=5)
+    parser.add_argument(
+        "--model",
+        default="conv6",
+        help="preset or .keras file (the recorded results are conv6's; the built-in default "
+        "is campplus_zh_en)",
+    )
     args = parser.parse_args(argv)
     env = _common.environment()
+    env["model"] = args.model
     folder = Path(tempfile.mkdtemp(prefix="bench_demo_"))
 
     catalogue = load_corpus("librispeech_1utt", args.data)
@@ -76,7 +83,7 @@ def main(argv=None):
         (u for u in catalogue if u.split == "test" and u.seconds >= 14.0), key=lambda u: u.speaker
     )
     readers = random.Random(args.seed).sample(long_enough, args.people)
-    model = load_embedding_model()
+    model = load_embedding_model(args.model)
     service = SpeakerService(model, folder / "people.npz")
     segment = 3 * SAMPLE_RATE
     for utterance in readers:

@@ -10,16 +10,17 @@ not speed. About 1-2 minutes on 2 cores.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import _common  # first: it quiets TensorFlow's start-up logging
 
 from keras_spkid.cli.main import main as spkid
+from keras_spkid.inference.model_io import resolve_model_path
 
 
 def main(argv=None):
     parser = _common.base_parser(__doc__)
-    parser.add_argument("--model", default=None, help="a .keras model (default: the built-in)")
+    parser.add_argument(
+        "--model", default=None, help="a preset name or .keras model (default: the built-in)"
+    )
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--out", default="runs/openset")
     args = parser.parse_args(argv)
@@ -36,12 +37,11 @@ def main(argv=None):
         f"`{args.out}/openset.png`. CIs are over episodes, which share the corpus's few "
         "speakers: they do not cover which voices the test speakers happen to be."
     )
-    preset = Path(args.model).parent.name if args.model else None
+    name = resolve_model_path(args.model).parent.name  # the preset's folder
     _common.finish(
         args,
-        f"openset_{preset}" if preset else "openset",
-        "Open-set identification (`bench/bench_openset.py`)"
-        + (f": the `{preset}` preset" if preset else ""),
+        f"openset_{name}",
+        f"Open-set identification (`bench/bench_openset.py`): `{name}`",
         env,
         body,
     )

@@ -36,7 +36,7 @@ PRESETS: dict[str, Path] = {
 """Shipped models by name: CAM++ (3D-Speaker, zh+en, 192-d, Apache-2.0; see its
 LICENSE/NOTICE) and our conv6 prototypical network (64-d)."""
 
-DEFAULT_PRESET = "conv6"
+DEFAULT_PRESET = "campplus_zh_en"
 DEFAULT_MODEL = PRESETS[DEFAULT_PRESET]
 """The built-in default model (raw 16 kHz audio in, L2-normalisable embedding out)."""
 

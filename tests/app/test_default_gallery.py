@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 
 from keras_spkid.app.default_gallery import build_default_gallery
 from keras_spkid.app.galleries import DEFAULT_CELEBRITIES, MODEL_KEY
@@ -26,6 +27,7 @@ def test_shipped_gallery_belongs_to_the_shipped_model(model):
     assert DEFAULT_CELEBRITIES.stat().st_size < 1 << 20
 
 
+@pytest.mark.slow  # embeds 7 segments with the default CAM++ (about 1 min on 2 cores)
 def test_rebuild_gives_the_shipped_prototypes(model, shared_data, tmp_path):
     corpus = tmp_path / "librispeech_1utt"
     corpus.mkdir()

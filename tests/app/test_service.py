@@ -37,7 +37,7 @@ def test_browser_buffer_identifies_like_the_file(service, readers):
     from_browser = service.identify((48000, np.stack([pcm, pcm], axis=1)))
     from_file = service.identify(str(readers["bob"].query_file))
     assert from_browser.decision == "Bob"
-    assert abs(from_browser.matches[0].score - from_file.matches[0].score) < 0.01
+    assert abs(from_browser.matches[0].cosine - from_file.matches[0].cosine) < 0.01
 
 
 def test_unknown_under_the_calibrated_decision(service, model, readers):

@@ -50,7 +50,7 @@ def test_calibrate_openset_writes_the_decision_and_the_report_uses_it(shared_dat
     out = tmp_path / "out"
     status = spkid(
         ["eval", "calibrate-openset", "--corpora", "librispeech_1utt", "--save_to", str(folder)]
-        + ["--enrolled", "1", "5", "20", "--clips", "1", "--episodes", "60"]
+        + ["--model", "conv6", "--enrolled", "1", "5", "20", "--clips", "1", "--episodes", "60"]
         + ["--out", str(out), "--quiet"]
     )
     assert status == 0

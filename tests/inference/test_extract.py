@@ -166,7 +166,7 @@ def _leave_parts(model, paths, root, out, chunk_size):
 
 def test_resume_with_another_chunk_size_loses_nothing(tmp_path, clips):
     root, rows = clips
-    model = load_embedding_model()
+    model = load_embedding_model("conv6")
     paths = [p for p, _ in rows[:12]] + ["nobody/gone.flac"]
     out = tmp_path / "out.npz"
     _leave_parts(model, paths, root, out, chunk_size=3)
@@ -184,7 +184,7 @@ def test_resume_with_another_chunk_size_loses_nothing(tmp_path, clips):
 
 def test_parts_that_do_not_account_for_every_file_fail_loudly(tmp_path, clips):
     root, rows = clips
-    model = load_embedding_model()
+    model = load_embedding_model("conv6")
     paths = [p for p, _ in rows[:12]]
     out = tmp_path / "out.npz"
     parts = _leave_parts(model, paths, root, out, chunk_size=4)
@@ -198,7 +198,7 @@ def test_parts_that_do_not_account_for_every_file_fail_loudly(tmp_path, clips):
 
 def test_a_run_where_every_file_fails_leaves_no_parts(tmp_path, clips):
     root, _ = clips
-    model = load_embedding_model()
+    model = load_embedding_model("conv6")
     with pytest.raises(DataError, match="none of the 2 files could be embedded"):
         extract_embeddings(model, ["a.flac", "b.flac"], root, tmp_path / "o.npz", progress=False)
     assert not (tmp_path / "o.npz.parts").exists()
@@ -213,7 +213,7 @@ def test_bad_audio_is_listed_in_failures_never_embedded(tmp_path, shared_data):
     speech = load_audio(shared_data / "librispeech_1utt" / "5703/5703-47198-0000.flac")
     made = make_bad_audio(tmp_path / "audio", speech)
     names = sorted(made)
-    model = load_embedding_model()
+    model = load_embedding_model("conv6")
     report = extract_embeddings(
         model, names, tmp_path / "audio", tmp_path / "out.npz", progress=False
     )
