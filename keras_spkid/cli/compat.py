@@ -127,16 +127,23 @@ def mae_config(args, config):
     return _cs330_data(args, config, protonet=False)
 
 
+_KERAS_WEIGHTS = {"model.weights.h5", "model.weights.npz"}
+"""What a ``.keras`` archive holds its weights in (Keras 3 saving format)."""
+
+
 def _check_model_file(flag: str, path) -> None:
-    """A ``.keras`` file (a zip holding config.json), or one line naming ``flag``."""
+    """A ``.keras`` file (a zip holding a JSON config.json and the weights), or one line
+    naming ``flag``."""
     if not path:
         return
     if not Path(path).is_file():
         raise SpkidError(f"{flag} {path}: file not found")
     try:
         with zipfile.ZipFile(path) as archive:
-            ok = "config.json" in archive.namelist()
-    except (zipfile.BadZipFile, OSError):
+            names = set(archive.namelist())
+            ok = "config.json" in names and bool(names & _KERAS_WEIGHTS)
+            ok = ok and isinstance(json.loads(archive.read("config.json")), dict)
+    except (zipfile.BadZipFile, OSError, ValueError):
         ok = False
     if not ok:
         raise SpkidError(

@@ -72,7 +72,12 @@ def make_trials(
     if not labels:
         raise DataError(
             "no target trial can be formed: every speaker has a single clip"
-            + (" or a single recording (try cross_recording=False)" if cross_recording else "")
+            + (
+                " or a single recording (allow pairs from one recording: spkid eval trials "
+                "--same-recording, cross_recording=False in Python)"
+                if cross_recording
+                else ""
+            )
         )
     return Trials(np.asarray(labels, np.int8), enrol, test)
 

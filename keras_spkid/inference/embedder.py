@@ -31,7 +31,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from keras_spkid.audio.io import SAMPLE_RATE
+from keras_spkid.audio.io import SAMPLE_RATE, check_finite
 from keras_spkid.audio.vad import require_speech
 from keras_spkid.errors import AudioError
 from keras_spkid.vectors import l2_normalize
@@ -168,7 +168,8 @@ class Embedder:
 
     def __call__(self, waveforms, sources=None) -> np.ndarray:
         """Embed 16 kHz waveforms (checked with :meth:`check` by the caller; pieces of a
-        checked clip, such as evaluation segments, are only checked for length here).
+        checked clip, such as evaluation segments, are only checked for length and for
+        NaN or infinite samples here, which would give a NaN-derived embedding).
 
         Args:
             waveforms: sequence of ``[samples]`` float32 arrays.
@@ -184,6 +185,7 @@ class Embedder:
         for i, (x, source) in enumerate(zip(waveforms, sources)):
             x = np.asarray(x, dtype=np.float32).reshape(-1)
             self._check_window(x, source)
+            check_finite(x, SAMPLE_RATE, source)
             for piece in self._pieces(x):
                 pieces.append(piece)
                 owner.append(i)

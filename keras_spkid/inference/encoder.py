@@ -14,7 +14,10 @@ inference.embedder.Embedder`)::
     encoder.identify(gallery, "query.wav").decision     # "alice" or "unknown"
 
 Every command, the demo and the evaluation embed through it, so a clip gets the same
-embedding wherever it is embedded.
+embedding wherever it is embedded. ``embed``, ``embed_files``, ``verify``, ``enrol`` and
+``identify`` check each whole clip as the commands do (a 16 kHz ``[samples]`` array of
+numbers, no NaN or infinite samples, not clipped, the front end's window and the minimum
+speech): garbage raises :class:`~keras_spkid.errors.AudioError`, never gets a name.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_spkid.audio.io import load_audio
+from keras_spkid.audio.io import SAMPLE_RATE, check_clipping, load_audio, prepare_waveform
+from keras_spkid.errors import AudioError
 from keras_spkid.inference.embedder import Embedder
 from keras_spkid.inference.model_io import EmbeddingModel, load_embedding_model
 from keras_spkid.search.gallery import Gallery, Identification
@@ -89,6 +93,31 @@ class SpeakerEncoder:
         """Raise :class:`~keras_spkid.errors.AudioError` for a clip that cannot be embedded."""
         self.embedder.check(waveform, source)
 
+    def _clip(self, clip, source) -> np.ndarray:
+        """A caller's clip (a file path or a 16 kHz ``[samples]`` array) as a checked
+        ``[samples]`` float32 waveform.
+
+        Raises:
+            AudioError: not a 1-D array of numbers, NaN or infinite samples, clipped, too
+                short, or without the minimum speech (noise named a person at 0.72).
+        """
+        if isinstance(clip, (str, Path)):
+            x = load_audio(clip)
+        else:
+            x = np.asarray(clip)
+            if x.ndim != 1 or x.dtype.kind not in "iuf":
+                raise AudioError(
+                    source,
+                    f"not a waveform: expected a 16 kHz [samples] array of numbers, got "
+                    f"shape {list(x.shape)} of {x.dtype}",
+                    "give a file path, or keras_spkid.audio.io.load_audio(path)",
+                )
+            # integer PCM scaled, NaN or infinite samples refused, DC removed
+            x = prepare_waveform(x, SAMPLE_RATE, source=source, allow_clipping=True)
+        self.check(x, source)
+        check_clipping(x, source)
+        return x
+
     def __call__(self, waveforms, sources=None) -> np.ndarray:
         """``[n, D]`` L2-normalised embeddings of ``n`` 16 kHz waveforms (any lengths).
 
@@ -97,29 +126,30 @@ class SpeakerEncoder:
         return self.embedder(waveforms, sources)
 
     def embed(self, waveform: np.ndarray, source="<waveform>") -> np.ndarray:
-        """``[D]`` L2-normalised embedding of one ``[samples]`` 16 kHz waveform."""
-        return self([np.asarray(waveform, np.float32).reshape(-1)], [str(source)])[0]
+        """``[D]`` L2-normalised embedding of one ``[samples]`` 16 kHz waveform.
+
+        Raises:
+            AudioError: the waveform cannot be embedded (see :meth:`_clip`).
+        """
+        return self([self._clip(waveform, str(source))], [str(source)])[0]
 
     def embed_files(self, paths) -> np.ndarray:
         """``[n, D]`` embeddings of audio files (any format :func:`load_audio` reads).
 
         Raises:
-            AudioError: a file is missing, unreadable, too short or silent.
+            AudioError: a file is missing, unreadable, corrupt, clipped, too short or
+                holds no speech.
         """
         paths = [str(p) for p in paths]
-        return self([load_audio(p) for p in paths], paths)
+        return self([self._clip(p, p) for p in paths], paths)
 
     def _embed_clips(self, clips) -> np.ndarray:
-        """Clips given as file paths or waveforms, embedded together."""
-        waves, sources = [], []
-        for i, clip in enumerate(clips):
-            if isinstance(clip, (str, Path)):
-                waves.append(load_audio(clip))
-                sources.append(str(clip))
-            else:
-                waves.append(np.asarray(clip, np.float32).reshape(-1))
-                sources.append(f"<waveform {i}>")
-        return self(waves, sources)
+        """Clips given as file paths or waveforms, checked and embedded together."""
+        sources = [
+            str(clip) if isinstance(clip, (str, Path)) else f"<waveform {i}>"
+            for i, clip in enumerate(clips)
+        ]
+        return self([self._clip(c, s) for c, s in zip(clips, sources)], sources)
 
     def verify(self, a, b) -> Verification:
         """Are clips ``a`` and ``b`` (paths or waveforms) the same speaker?"""

@@ -4,10 +4,11 @@ The list is processed in chunks (default 512 files). Each finished chunk is writ
 atomically to ``<output>.parts/part-NNNNN.npz``, so a killed run loses at most one chunk
 and the same command resumes where it stopped; the parts are merged into ``<output>``
 and removed at the end. ``job.json`` in that folder records what decides the parts (model,
-root, list, crops) and the chunk size: parts of another job are discarded, and a resume
-keeps the interrupted run's chunk size whatever ``chunk_size`` it is given. Before
-anything is written, every input must be either embedded or listed as a failure, or the
-run fails loudly (no file is silently lost).
+root, list and each file's size and modification time, crops) and the chunk size: parts
+of another job are discarded, and a resume keeps the interrupted run's chunk size
+whatever ``chunk_size`` it is given. Before anything is written, every input must be
+either embedded or listed as a failure, or the run fails loudly (no file is silently
+lost).
 
 Files that cannot be read (missing, corrupt, silent, shorter than the front end's window)
 are skipped with a warning and listed, with the reason, in ``<output stem>.failures.tsv``;
@@ -33,7 +34,7 @@ from tqdm.auto import tqdm
 
 from keras_spkid.atomic import atomic_path, remove, write_text_atomic
 from keras_spkid.audio.io import SAMPLE_RATE, load_audio
-from keras_spkid.data.catalogue import check_inside_root
+from keras_spkid.data.catalogue import check_inside_root, content_key
 from keras_spkid.errors import DataError, SpkidError
 from keras_spkid.inference.embedding_set import EmbeddingSet
 from keras_spkid.inference.encoder import SpeakerEncoder
@@ -86,10 +87,13 @@ def parts_dir_for(output) -> Path:
 
 
 def _fingerprint(model: EmbeddingModel, paths, root, crops, crop_seconds) -> str:
-    """Identifies an extraction job, so parts of a different job are never mixed in."""
+    """Identifies an extraction job, so parts of a different job are never mixed in: the
+    model, the crops and :func:`~keras_spkid.data.catalogue.content_key` of the files (the
+    resolved root, each path with its size and modification time), so a file replaced
+    between a kill and the resume is embedded again."""
     digest = hashlib.sha256()
-    items = (PARTS_FORMAT, model.sha256, str(Path(root).resolve()), crops, crop_seconds)
-    for item in (*items, "\n".join(paths)):
+    items = (PARTS_FORMAT, model.sha256, content_key(root, paths), crops, crop_seconds)
+    for item in items:
         digest.update(str(item).encode())
         digest.update(b"\0")
     return digest.hexdigest()[:16]

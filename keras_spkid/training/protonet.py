@@ -144,7 +144,14 @@ def load_encoder_weights(encoder, path) -> None:
 
     Layers are matched by name; shapes must agree.
     """
-    source = feature_encoder(keras.saving.load_model(path, compile=False))
+    try:
+        source = feature_encoder(keras.saving.load_model(path, compile=False))
+    except Exception as error:  # any damage inside a .keras archive: one line, not a traceback
+        raise SpkidError(
+            f"--init-from {path}: cannot load the model ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); give a best/model.keras "
+            "of a train_mae.py or train_protonet.py run"
+        ) from None
     by_name = {layer.name: layer for layer in source.layers}
     copied = 0
     for layer in encoder.layers:

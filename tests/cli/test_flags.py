@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,16 @@ def test_trainer_checks_before_work(shared_data, tmp_path, capsys):
     not_a_model.write_bytes(b"not a model")
     assert train.protonet_main(["--pretrained_weights", str(not_a_model), *common]) == 2
     assert "--init-from" in capsys.readouterr().err
+    for name, files in (  # zips that only look like a .keras: were a traceback at the start
+        ("config_not_json.keras", {"config.json": "not json", "model.weights.h5": "x"}),
+        ("no_weights.keras", {"config.json": '{"class_name": "Functional"}'}),
+    ):
+        with zipfile.ZipFile(tmp_path / name, "w") as archive:
+            for member, text in files.items():
+                archive.writestr(member, text)
+        assert train.protonet_main(["--init_from", str(tmp_path / name), *common]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"--init-from {tmp_path / name}: not a Keras model" in err
     assert train.protonet_main(["--encoder", "nosuch", *common]) == 2
     assert "--encoder nosuch: not one of" in capsys.readouterr().err
     assert train.protonet_main(["--loss_type", "softmax", *common]) == 2

@@ -44,6 +44,13 @@ def test_cross_recording_targets_and_round_trip(tmp_path):
         make_trials(paths[[0, 4, 8]], speakers[[0, 4, 8]], recordings[[0, 4, 8]])
 
 
+def test_single_recordings_name_the_flag_that_allows_them():
+    paths, speakers, recordings = _corpus()
+    keep = [4, 5, 6, 7]  # b: four clips of one recording
+    with pytest.raises(DataError, match="single recording .*--same-recording"):
+        make_trials(paths[keep], speakers[keep], recordings[keep])
+
+
 def test_scores_are_cosines_and_asnorm_applies(tmp_path):
     paths, speakers, recordings = _corpus()
     rng = np.random.default_rng(0)

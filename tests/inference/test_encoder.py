@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +110,68 @@ def test_campplus_preset_embeds_in_bounded_calls():
     from keras_spkid.inference.model_io import load_embedding_model
 
     assert load_embedding_model("campplus_zh_en").max_batch_seconds == 20.0
+
+
+@pytest.fixture(scope="module")
+def conv6():
+    return keras_spkid.SpeakerEncoder.from_preset("conv6")
+
+
+@pytest.fixture(scope="module")
+def reading(shared_data):
+    """6 s of a real LibriSpeech reader."""
+    return load_audio(shared_data / "librispeech_1utt" / "5703/5703-47198-0000.flac")[: 6 * 16000]
+
+
+def _bad_waveforms(reading):
+    """Waveforms that must never be embedded: regex of the error -> array."""
+    nan = reading.copy()
+    nan[3 * 16000 : 3 * 16000 + 960] = np.nan
+    return {
+        "960 samples are NaN or infinite": nan,
+        "no speech found": np.random.default_rng(0).normal(0, 0.1, 3 * 16000).astype("f4"),
+        "clipped": 50 * reading,
+        r"not a waveform: .*shape \[16000, 2, 2\]": np.zeros((16000, 2, 2), np.float32),
+        r"not a waveform: .*<U5": np.asarray(["hello"] * 16000),
+    }
+
+
+def test_waveforms_that_are_not_speech_are_refused(conv6, reading):
+    """Issue 14 on the Python front door: ``embed`` took a waveform with 0.06 s of NaN,
+    Gaussian noise, x50 clipped audio, a [n, 2, 2] array (flattened) and strings."""
+    for words, array in _bad_waveforms(reading).items():
+        with pytest.raises(AudioError, match=f"^<waveform>: .*{words}"):
+            conv6.embed(array)
+    with pytest.raises(AudioError, match="^<waveform 1>: 960 samples are NaN"):
+        conv6([reading, _bad_waveforms(reading)["960 samples are NaN or infinite"]])
+    pcm = (reading * 32767).astype(np.int16)  # integer PCM is scaled, as load_audio does
+    assert float(conv6.embed(pcm) @ conv6.embed(reading)) > 0.999
+
+
+@pytest.mark.slow
+def test_garbage_is_refused_never_named(conv6, speakers, reading, tmp_path):
+    """Issue 14 on the Python front door: a waveform with 0.06 s of NaN was named a
+    enrolled speaker, Gaussian noise (a file or an array) another at 0.72, a [n, 2, 2]
+    array was flattened and named, x50 clipped audio was named; now identify, verify,
+    enrol and embed_files refuse each with one AudioError naming the clip."""
+    from tests.fixtures.bad_audio import REASONS, make_bad_audio
+
+    gallery = keras_spkid.Gallery.empty()
+    for speaker, clips in speakers.items():
+        conv6.enrol(gallery, speaker, clips[:3])
+    query = next(iter(speakers.values()))[3]
+    made = make_bad_audio(tmp_path, reading)
+    cases = [(made[name], f"^{made[name]}: .*{words}") for name, words in REASONS.items()]
+    cases += [
+        (array, f"^<waveform( 0)?>: .*{words}") for words, array in _bad_waveforms(reading).items()
+    ]
+    for clip, message in cases:
+        for call in (
+            lambda: conv6.identify(gallery, clip),
+            lambda: conv6.verify(clip, query),
+            lambda: conv6.enrol(gallery, "someone", [clip]),
+            lambda: conv6.embed_files([clip]) if isinstance(clip, Path) else conv6.embed(clip),
+        ):
+            with pytest.raises(AudioError, match=message):
+                call()
+    assert gallery.speakers == sorted(speakers) and list(gallery.counts) == [3, 3]

@@ -182,6 +182,26 @@ def test_resume_with_another_chunk_size_loses_nothing(tmp_path, clips):
     assert not list(tmp_path.glob("*.parts"))
 
 
+def test_parts_of_a_file_replaced_before_the_resume_are_not_reused(tmp_path, clips):
+    """A resume kept the embedding of a file replaced since the interrupted run."""
+    import shutil
+
+    source, rows = clips
+    paths = [p for p, _ in rows[:8]]
+    root = tmp_path / "audio"
+    for rel in paths:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / rel, root / rel)
+    model = load_embedding_model("conv6")
+    out = tmp_path / "out.npz"
+    _leave_parts(model, paths, root, out, chunk_size=4)
+    shutil.copyfile(root / paths[7], root / paths[0])  # another speaker's clip, same name
+    extract_embeddings(model, paths, root, out, chunk_size=4, progress=False)
+    result = EmbeddingSet.load(out)
+    assert result.paths.tolist() == paths
+    np.testing.assert_allclose(result.embeddings[0], result.embeddings[7], atol=1e-5)
+
+
 def test_parts_that_do_not_account_for_every_file_fail_loudly(tmp_path, clips):
     root, rows = clips
     model = load_embedding_model("conv6")

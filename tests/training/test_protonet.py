@@ -154,6 +154,25 @@ def test_impossible_settings_fail_before_training(tiny_corpus, cache_dir, tmp_pa
         )
 
 
+def test_init_from_a_damaged_keras_file_is_one_line(tmp_path):
+    """A ``.keras`` archive laid out right but damaged inside (weights that are not HDF5)
+    passes the trainer's pre-check; loading it was a traceback, now one line."""
+    import zipfile
+
+    from keras_spkid.inference.model_io import resolve_model_path
+    from keras_spkid.models import build_encoder
+    from keras_spkid.training.protonet import load_encoder_weights
+
+    damaged = tmp_path / "model.keras"
+    with zipfile.ZipFile(resolve_model_path("conv6")) as source:
+        with zipfile.ZipFile(damaged, "w") as target:
+            for member in source.namelist():
+                data = source.read(member)
+                target.writestr(member, b"not hdf5" if member.endswith(".h5") else data)
+    with pytest.raises(SpkidError, match=f"--init-from {damaged}: cannot load the model"):
+        load_encoder_weights(build_encoder("conv6"), damaged)
+
+
 def _cli(*args, env=None):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return subprocess.run(
