@@ -2,8 +2,8 @@
 
 VoxCeleb ships its metadata as many small text formats (see
 ``../shared/docs/voxceleb-formats.md``): per-utterance YouTube timestamp files in two
-incompatible dialects, trial lists, an identification split, train lists, an identity
-table and duration tables. Every reader here is strict: a
+incompatible dialects, trial lists, an identification split, train lists and an
+identity table. Every reader here is strict: a
 malformed line raises :class:`~keras_spkid.errors.ListFormatError` naming the file and
 the line number, and every path or id that will later be joined to a data root is
 checked (no absolute paths, no ``..``), because these files are downloaded, not written
@@ -444,30 +444,6 @@ def read_identities(path) -> dict[str, str]:
 def display_name(name: str) -> str:
     """A VoxCeleb identity name for people: ``A.J._Buckley`` -> ``A.J. Buckley``."""
     return name.replace("_", " ")
-
-
-def read_durations(path) -> list[tuple[str, float]]:
-    """Read ``vox1_dev_duration.txt.gz`` / ``vox1_tst_duration.txt.gz`` (gzip or plain).
-
-    Lines are ``<speaker>/<youtube_id>/<utterance> <seconds>``
-    (``id10092/LbVIZMrQGmQ/00001 17.680062``); the path has no extension.
-
-    Returns:
-        ``[(path, seconds), ...]`` in file order; seconds are positive floats.
-
-    Raises:
-        ListFormatError: naming the line, for a wrong shape, a bad path or a
-            non-positive duration.
-    """
-    expected = "'<speaker>/<youtube_id>/<utterance> <seconds>'"
-    durations = []
-    for number, line, tokens in _fields(path, 2, expected):
-        rel = _voxceleb_path(tokens[0], path, number, line, expected)
-        seconds = _parse_float(tokens[1], path, number, line, expected)
-        if seconds <= 0:
-            raise ListFormatError(path, number, line, "a positive duration in seconds")
-        durations.append((rel, seconds))
-    return durations
 
 
 def read_iden_split(path, root) -> dict[str, Catalogue]:
