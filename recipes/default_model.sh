@@ -19,24 +19,15 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 source recipes/env.sh
 run=runs/default_v2
-common=(--train-corpora wuw_corpus_ii librispeech_1utt --val-corpora wuw_corpus_ii
-        --test-corpora wuw_corpus_ii --segment-frames 200 --batch-size 1
-        --support-frames 200 --variable-query --min-query-frames 100 --loss proto_cosine
-        --gc-weight 1.0 --quiet)
-
+# Each stage's settings are in recipes/configs/default_model_stage<N>.json; the command
+# line adds only where it starts from and where it writes.
 if [[ "${1:-}" != "--skip-training" ]]; then
-    $py train_protonet.py "${common[@]}" --num-way 5 --num-support 5 --num-query 5 \
-        --query-frames 100 --test-interval 200 --print-interval 20 --val-tasks 100 \
-        --seed 0 --num-train-iterations 1200 --log-dir runs/protonet_gc
-    $py train_protonet.py "${common[@]}" --num-way 5 --num-support 5 --num-query 5 \
-        --query-frames 100 --test-interval 250 --print-interval 50 --val-tasks 100 \
-        --seed 1 --num-train-iterations 4000 --spec-augment --learning-rate 0.0005 \
-        --init-from runs/protonet_gc/best/model.keras --log-dir runs/default_candidate
-    $py train_protonet.py "${common[@]}" --num-way 10 --num-support 3 --num-query 2 \
-        --query-frames 200 --test-interval 500 --print-interval 50 --val-tasks 200 \
-        --seed 2 --num-train-iterations 12000 --spec-augment --channel-augment \
-        --learning-rate 0.0003 --init-from runs/default_candidate/best/model.keras \
-        --log-dir "$run"
+    $py train_protonet.py --config recipes/configs/default_model_stage1.json \
+        --log-dir runs/protonet_gc --quiet
+    $py train_protonet.py --config recipes/configs/default_model_stage2.json \
+        --init-from runs/protonet_gc/best/model.keras --log-dir runs/default_candidate --quiet
+    $py train_protonet.py --config recipes/configs/default_model_stage3.json \
+        --init-from runs/default_candidate/best/model.keras --log-dir "$run" --quiet
 fi
 # Threshold at the equal-error point of the dev speakers of both corpora (never used for
 # training), each corpus weighted equally: all pairs of WUW dev clips, all pairs of 2 s

@@ -67,14 +67,15 @@ echo "== 2. features"
 $spkid features --manifest "$manifest" --cache "$out/cache"
 
 # 3. Short training (meta-SR style: cosine prototypes + global classification), chosen
-# on dev-speaker episodes; the same command resumes from the last checkpoint.
+# on dev-speaker episodes; the same command resumes from the last checkpoint. The fixed
+# settings are in recipes/configs/quickstart_protonet.json, the command line adds the data,
+# the sizes above and where it writes.
 echo "== 3. train-protonet: $steps steps, $way-way $shot-shot $query-query"
-$spkid train-protonet --train-corpora "$manifest" --val-corpora "$manifest" \
-    --test-corpora "$manifest" --cache "$out/cache" --num-way "$way" --num-support "$shot" \
-    --num-query "$query" --batch-size 1 --support-frames 200 --query-frames 100 \
-    --loss proto_cosine --gc-weight 1.0 --num-train-iterations "$steps" \
-    --test-interval $(((steps + 2) / 3)) --print-interval $(((steps + 9) / 10)) \
-    --val-tasks "$val_tasks" --seed 0 --log-dir "$run"
+$spkid train-protonet --config recipes/configs/quickstart_protonet.json \
+    --train-corpora "$manifest" --val-corpora "$manifest" --test-corpora "$manifest" \
+    --cache "$out/cache" --num-way "$way" --num-support "$shot" --num-query "$query" \
+    --num-train-iterations "$steps" --test-interval $(((steps + 2) / 3)) \
+    --print-interval $(((steps + 9) / 10)) --val-tasks "$val_tasks" --log-dir "$run"
 
 # Lists of the test speakers (never seen in training): all their clips, and per speaker
 # with two clips or more, the last one held out of the gallery to query it.

@@ -178,6 +178,17 @@ def test_readme_has_the_commands_we_expect():
     assert any("train_protonet.py" in c for c in COMMANDS)
 
 
+def test_files_the_docs_name_exist():
+    named = set()
+    for doc in ("README.md", "ARCHITECTURE.md"):
+        text = (REPO / doc).read_text()
+        named |= set(
+            re.findall(r"\b((?:tests|bench|recipes|scripts)/[\w/.-]+\.(?:py|sh|md))", text)
+        )
+    assert len(named) >= 10
+    assert not sorted(p for p in named if not (REPO / p).is_file())
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_readme_command_parses_and_is_run_somewhere(command):
     argv = shlex.split(command, comments=True)

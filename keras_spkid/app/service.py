@@ -279,6 +279,16 @@ class SpeakerService:
         gallery = self.gallery
         return [(name, int(count)) for name, count in zip(gallery.names, gallery.counts)]
 
+    def _check_fits(self, gallery: Gallery) -> None:
+        """Refuse an enrolment gallery made with another model (:func:`check_fits`)."""
+        check_fits(
+            gallery,
+            self.model,
+            self.fingerprint,
+            self.gallery_path,
+            "delete its people and enrol them again",
+        )
+
     def _find(self, gallery: Gallery, name: str) -> str | None:
         wanted = name.casefold()
         for speaker, shown in zip(gallery.speakers, gallery.names):
@@ -333,13 +343,7 @@ class SpeakerService:
         speech = [speech_seconds(x) for x in waveforms]
 
         def add(gallery: Gallery) -> Enrolled:
-            check_fits(
-                gallery,
-                self.model,
-                self.fingerprint,
-                self.gallery_path,
-                "delete its people and enrol them again",
-            )
+            self._check_fits(gallery)
             speaker = self._find(gallery, name)
             new = speaker is None
             speaker = speaker or f"p-{uuid.uuid4().hex[:12]}"
@@ -432,13 +436,7 @@ class SpeakerService:
         gallery = self.gallery
         if not len(gallery):
             raise DataError("nobody is enrolled yet: enrol people on the Enrol tab first")
-        check_fits(
-            gallery,
-            self.model,
-            self.fingerprint,
-            self.gallery_path,
-            "delete its people and enrol them again",
-        )
+        self._check_fits(gallery)
         self.encoder.check(x, "query")  # live windows too: the minimum speech, no noise
         return gallery.identify(self.embed([x], ["query"]), top_k)[0]
 

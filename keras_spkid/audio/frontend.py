@@ -166,20 +166,29 @@ class LogMel(keras.layers.Layer):
         return max(0, 1 + (num_samples - self.win_length) // self.hop_length)
 
     def call(self, waveform):
-        x = tf.convert_to_tensor(waveform, dtype=tf.float32)
-        if self.center:
-            pad = self.win_length // 2
-            mode = "CONSTANT" if self.pad_mode == "constant" else "REFLECT"
-            x = tf.pad(x, [[0, 0], [pad, pad]], mode=mode)
         window_fn = tf.signal.hann_window if self.window == "hann" else tf.signal.hamming_window
         spectrum = tf.signal.stft(
-            x,
+            self.padded(waveform),
             frame_length=self.win_length,
             frame_step=self.hop_length,
             fft_length=self.n_fft,
             window_fn=window_fn,
         )
         power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
+        return self.log_mel(power)
+
+    def padded(self, waveform):
+        """``[B, samples]`` as float32, padded by ``win_length // 2`` on both sides when
+        ``center`` (``pad_mode``), ready to be cut into frames."""
+        x = tf.convert_to_tensor(waveform, dtype=tf.float32)
+        if not self.center:
+            return x
+        pad = self.win_length // 2
+        mode = "CONSTANT" if self.pad_mode == "constant" else "REFLECT"
+        return tf.pad(x, [[0, 0], [pad, pad]], mode=mode)
+
+    def log_mel(self, power):
+        """Power spectrum ``[B, T, 1 + n_fft // 2]`` -> normalised log-mel ``[B, T, n_mels]``."""
         features = tf.math.log(
             tf.tensordot(power, tf.constant(self._filters), axes=1) + self.log_offset
         )

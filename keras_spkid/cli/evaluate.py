@@ -52,6 +52,17 @@ def _model_source(parser):
     parser.add_argument("--out", default="runs/eval", help="folder for reports and embeddings")
 
 
+def _segment_seconds(parser):
+    from keras_spkid.cli.args import positive_float
+
+    parser.add_argument(
+        "--segment-seconds",
+        type=positive_float,
+        default=2.0,
+        help="corpora with one clip per speaker are cut into segments this long",
+    )
+
+
 def _catalogue(args):
     from keras_spkid.cli.sources import catalogue_from_args, has_source
 
@@ -942,12 +953,7 @@ def add_eval_parser(sub) -> None:
         help="corpora whose dev speakers calibrate",
     )
     p.add_argument("--split", default="dev", help="speakers to calibrate on (never the test ones)")
-    p.add_argument(
-        "--segment-seconds",
-        type=positive_float,
-        default=2.0,
-        help="corpora with one clip per speaker are cut into segments this long",
-    )
+    _segment_seconds(p)
     p.add_argument(
         "--calibrate",
         choices=("eer", "far"),
@@ -992,12 +998,7 @@ def add_eval_parser(sub) -> None:
         help="calibration.json to evaluate (default: the model's; its cohort.npy beside it)",
     )
     p.add_argument("--threshold", type=score, help="evaluate one cosine threshold instead")
-    p.add_argument(
-        "--segment-seconds",
-        type=positive_float,
-        default=2.0,
-        help="corpora with one clip per speaker are cut into segments this long",
-    )
+    _segment_seconds(p)
     p.add_argument("--seed", type=int, default=0, help="seeds the episodes")
     p.set_defaults(func=cmd_openset, out="runs/openset")
 
@@ -1035,12 +1036,7 @@ def add_eval_parser(sub) -> None:
         default=0.95,
         help="thresholds at this upper confidence bound over resampled dev strangers",
     )
-    p.add_argument(
-        "--segment-seconds",
-        type=positive_float,
-        default=2.0,
-        help="corpora with one clip per speaker are cut into segments this long",
-    )
+    _segment_seconds(p)
     p.add_argument("--seed", type=int, default=0, help="seeds the episodes")
     p.add_argument("--out", default="runs/calibrate_openset", help="report and embeddings")
     p.add_argument(

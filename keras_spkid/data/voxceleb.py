@@ -2,8 +2,8 @@
 
 VoxCeleb ships its metadata as many small text formats (see
 ``../shared/docs/voxceleb-formats.md``): per-utterance YouTube timestamp files in two
-incompatible dialects, trial lists, an identification split, train lists, an identity
-table and duration tables. Every reader here is strict: a
+incompatible dialects, trial lists, an identification split, train lists and an
+identity table. Every reader here is strict: a
 malformed line raises :class:`~keras_spkid.errors.ListFormatError` naming the file and
 the line number, and every path or id that will later be joined to a data root is
 checked (no absolute paths, no ``..``), because these files are downloaded, not written
@@ -78,6 +78,22 @@ def _read_lines(path) -> Iterator[tuple[int, str]]:
         lines.pop()
     for number, line in enumerate(lines, start=1):
         yield number, line.removesuffix("\r")
+
+
+def _fields(path, count: int, expected: str) -> Iterator[tuple[int, str, list[str]]]:
+    """Yield ``(line_number, line, fields)`` of the non-blank lines of a whitespace-separated
+    list, each of exactly ``count`` fields.
+
+    Raises:
+        ListFormatError: a line of another width, saying ``expected``.
+    """
+    for number, line in _read_lines(path):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) != count:
+            raise ListFormatError(path, number, line, expected)
+        yield number, line, tokens
 
 
 def _check_id(value: str, source, line_number: int, line: str, what: str) -> str:
@@ -417,12 +433,7 @@ def read_identities(path) -> dict[str, str]:
         ListFormatError: for a line without exactly two fields or a repeated id.
     """
     identities: dict[str, str] = {}
-    for number, line in _read_lines(path):
-        tokens = line.split()
-        if not tokens:
-            continue
-        if len(tokens) != 2:
-            raise ListFormatError(path, number, line, "'<speaker id> <Name_With_Underscores>'")
+    for number, line, tokens in _fields(path, 2, "'<speaker id> <Name_With_Underscores>'"):
         speaker = _check_id(tokens[0], path, number, line, "a speaker id")
         if speaker in identities:
             raise ListFormatError(path, number, line, f"an id not listed before ({speaker})")
@@ -433,35 +444,6 @@ def read_identities(path) -> dict[str, str]:
 def display_name(name: str) -> str:
     """A VoxCeleb identity name for people: ``A.J._Buckley`` -> ``A.J. Buckley``."""
     return name.replace("_", " ")
-
-
-def read_durations(path) -> list[tuple[str, float]]:
-    """Read ``vox1_dev_duration.txt.gz`` / ``vox1_tst_duration.txt.gz`` (gzip or plain).
-
-    Lines are ``<speaker>/<youtube_id>/<utterance> <seconds>``
-    (``id10092/LbVIZMrQGmQ/00001 17.680062``); the path has no extension.
-
-    Returns:
-        ``[(path, seconds), ...]`` in file order; seconds are positive floats.
-
-    Raises:
-        ListFormatError: naming the line, for a wrong shape, a bad path or a
-            non-positive duration.
-    """
-    expected = "'<speaker>/<youtube_id>/<utterance> <seconds>'"
-    durations = []
-    for number, line in _read_lines(path):
-        tokens = line.split()
-        if not tokens:
-            continue
-        if len(tokens) != 2:
-            raise ListFormatError(path, number, line, expected)
-        rel = _voxceleb_path(tokens[0], path, number, line, expected)
-        seconds = _parse_float(tokens[1], path, number, line, expected)
-        if seconds <= 0:
-            raise ListFormatError(path, number, line, "a positive duration in seconds")
-        durations.append((rel, seconds))
-    return durations
 
 
 def read_iden_split(path, root) -> dict[str, Catalogue]:
@@ -482,11 +464,8 @@ def read_iden_split(path, root) -> dict[str, Catalogue]:
     expected = "'<set 1|2|3> <speaker>/<youtube_id>/<utt>.wav'"
     parts: dict[str, list[Utterance]] = {name: [] for name in IDEN_SETS.values()}
     numbers = []
-    for number, line in _read_lines(path):
-        tokens = line.split()
-        if not tokens:
-            continue
-        if len(tokens) != 2 or tokens[0] not in IDEN_SETS:
+    for number, line, tokens in _fields(path, 2, expected):
+        if tokens[0] not in IDEN_SETS:
             raise ListFormatError(path, number, line, expected)
         split = IDEN_SETS[tokens[0]]
         parts[split].append(
@@ -510,12 +489,7 @@ def read_train_list(path, root) -> Catalogue:
     """
     expected = "'<speaker> <speaker>/<youtube_id>/<utt>.wav'"
     utterances, numbers = [], []
-    for number, line in _read_lines(path):
-        tokens = line.split()
-        if not tokens:
-            continue
-        if len(tokens) != 2:
-            raise ListFormatError(path, number, line, expected)
+    for number, line, tokens in _fields(path, 2, expected):
         speaker = _check_id(tokens[0], path, number, line, "a speaker id")
         utterances.append(
             _voxceleb_utterance(tokens[1], path, number, line, expected, speaker=speaker)

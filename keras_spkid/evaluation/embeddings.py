@@ -170,43 +170,31 @@ def corpus_embeddings(
     tag = embedding_tag(crops, crop_seconds, segment_seconds)
     output = Path(out_dir) / f"embeddings-{catalogue.name or 'corpus'}-{tag}.npz"
     key = catalogue.content_key()
-    settings = {"crops": crops, "crop_seconds": crop_seconds if crops else None}
-    if segment_seconds:
-        settings["segment_seconds"] = segment_seconds
-    cached = _cached(output, model, key, **settings)
+    speakers = [u.speaker for u in catalogue]
+    if not segment_seconds:
+        return _clip_embeddings(
+            model, paths, catalogue.root, output, key, speakers, crops, crop_seconds, progress
+        )
+    settings = _crop_settings(crops, crop_seconds)
+    cached = _cached(output, model, key, **settings, segment_seconds=segment_seconds)
     if cached is not None:
         return cached
-    speakers = [u.speaker for u in catalogue]
-    if segment_seconds:
-        result = extract_segment_embeddings(
-            model,
-            paths,
-            catalogue.root,
-            output,
-            speakers,
-            segment_seconds,
-            crops,
-            crop_seconds,
-            progress,
-            info={SOURCE_KEY: key},
-        )
-        logger.info(
-            "embedded %d segments of %g s from %d files", len(result), segment_seconds, len(paths)
-        )
-        return result
-    summary = extract_embeddings(
+    result = extract_segment_embeddings(
         model,
         paths,
         catalogue.root,
         output,
-        speakers=speakers,
-        crops=crops,
-        crop_seconds=crop_seconds,
-        progress=progress,
+        speakers,
+        segment_seconds,
+        crops,
+        crop_seconds,
+        progress,
         info={SOURCE_KEY: key},
     )
-    logger.info("%s", summary)
-    return EmbeddingSet.load(output)
+    logger.info(
+        "embedded %d segments of %g s from %d files", len(result), segment_seconds, len(paths)
+    )
+    return result
 
 
 def list_embeddings(
@@ -225,8 +213,20 @@ def list_embeddings(
     """
     output = Path(output)
     key = content_key(root, paths)
-    settings = {"crops": crops, "crop_seconds": crop_seconds if crops else None}
-    cached = _cached(output, model, key, **settings)
+    return _clip_embeddings(model, paths, root, output, key, None, crops, crop_seconds, progress)
+
+
+def _crop_settings(crops: int, crop_seconds: float) -> dict:
+    """The ``info`` settings that decide whole-clip or crop embeddings."""
+    return {"crops": crops, "crop_seconds": crop_seconds if crops else None}
+
+
+def _clip_embeddings(
+    model, paths, root, output: Path, key: str, speakers, crops, crop_seconds, progress
+) -> EmbeddingSet:
+    """Embeddings of whole clips (or their crops) at ``output``: reused when made from the
+    same clips (``key``), model and crops, else extracted there (resumably)."""
+    cached = _cached(output, model, key, **_crop_settings(crops, crop_seconds))
     if cached is not None:
         return cached
     summary = extract_embeddings(
@@ -234,6 +234,7 @@ def list_embeddings(
         paths,
         root,
         output,
+        speakers=speakers,
         crops=crops,
         crop_seconds=crop_seconds,
         progress=progress,

@@ -53,20 +53,11 @@ class MatmulLogMel(LogMel):
         return tf.constant(cos), tf.constant(sin)
 
     def call(self, waveform):
-        x = tf.convert_to_tensor(waveform, dtype=tf.float32)
-        if self.center:
-            pad = self.win_length // 2
-            mode = "CONSTANT" if self.pad_mode == "constant" else "REFLECT"
-            x = tf.pad(x, [[0, 0], [pad, pad]], mode=mode)
-        frames = tf.signal.frame(x, self.win_length, self.hop_length)
+        frames = tf.signal.frame(self.padded(waveform), self.win_length, self.hop_length)
         cos, sin = self._bases()
         real = tf.tensordot(frames, cos, axes=1)
         imag = tf.tensordot(frames, sin, axes=1)
-        power = real * real + imag * imag
-        features = tf.math.log(
-            tf.tensordot(power, tf.constant(self._filters), axes=1) + self.log_offset
-        )
-        return self.normalize_over_time(features)
+        return self.log_mel(real * real + imag * imag)
 
 
 class MatmulKaldiFbank(KaldiFbank):

@@ -21,7 +21,7 @@ from keras_spkid.evaluation.fewshot import FewShotEvaluator
 from keras_spkid.losses import get_loss_head
 from keras_spkid.models import build_encoder
 from keras_spkid.training.config import ClassifierConfig
-from keras_spkid.training.data import corpus_store
+from keras_spkid.training.data import run_store
 from keras_spkid.training.runtime import setup_runtime
 from keras_spkid.training.trainer import Trainer, TrainingTask
 
@@ -52,20 +52,10 @@ def train_classifier(config: ClassifierConfig, verbose: bool = True) -> dict:
     """Train (or resume) as ``config`` says; returns the run summary."""
     config.validate()
     runtime = setup_runtime(config.seed, config.mixed_precision, config.strategy)
-    frontend = config.frontend()
-    train = corpus_store(
-        list(config.train_corpora),
-        config.train_split,
-        config.cache,
-        frontend,
-        config.segment_frames,
-        verbose,
-    )
+    train = run_store(config, config.train_corpora, config.train_split, verbose)
     # Closed-set validation uses held-out clips of the training speakers' corpora.
     val_corpora = config.train_corpora if config.val_mode == "closed_set" else config.val_corpora
-    val = corpus_store(
-        list(val_corpora), config.val_split, config.cache, frontend, config.segment_frames, verbose
-    )
+    val = run_store(config, val_corpora, config.val_split, verbose)
 
     def batches(start):
         return speaker_batch_dataset(

@@ -65,3 +65,13 @@ def corpus_store(
         stores.append(UtteranceStore.from_cache(cache, part, segment_frames))
         names.append(name)
     return UtteranceStore.concatenate(stores, names)
+
+
+def run_store(config, corpora, split, progress: bool = True) -> UtteranceStore:
+    """:func:`corpus_store` of ``corpora`` with a run's cache folder, front end and
+    ``segment_frames`` (``config``: a :class:`~keras_spkid.training.config.RunConfig`;
+    a method without ``segment_frames`` keeps clips whole)."""
+    segment_frames = getattr(config, "segment_frames", None)
+    return corpus_store(
+        list(corpora), split, config.cache, config.frontend(), segment_frames, progress
+    )

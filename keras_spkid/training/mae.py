@@ -27,7 +27,7 @@ import tensorflow as tf
 from keras_spkid.data.episodes import clip_batch_dataset
 from keras_spkid.models import build_encoder
 from keras_spkid.training.config import MAEConfig
-from keras_spkid.training.data import corpus_store
+from keras_spkid.training.data import run_store
 from keras_spkid.training.runtime import setup_runtime
 from keras_spkid.training.trainer import Trainer, TrainingTask
 
@@ -134,13 +134,8 @@ def train_mae(config: MAEConfig, verbose: bool = True) -> dict:
     """Pre-train (or resume) as ``config`` says; the encoder lands in ``log_dir/best``."""
     config.validate()
     runtime = setup_runtime(config.seed, config.mixed_precision, config.strategy)
-    frontend = config.frontend()
-    train = corpus_store(
-        list(config.train_corpora), config.train_split, config.cache, frontend, progress=verbose
-    )
-    val = corpus_store(
-        list(config.train_corpora), config.val_split, config.cache, frontend, progress=verbose
-    )
+    train = run_store(config, config.train_corpora, config.train_split, verbose)
+    val = run_store(config, config.train_corpora, config.val_split, verbose)
     trainer = Trainer.for_run(
         config,
         runtime,

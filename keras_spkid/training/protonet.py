@@ -30,7 +30,7 @@ from keras_spkid.losses.prototypical import (
 )
 from keras_spkid.models import build_encoder, feature_encoder
 from keras_spkid.training.config import LOSS_DISTANCES, ProtonetConfig
-from keras_spkid.training.data import corpus_store
+from keras_spkid.training.data import run_store
 from keras_spkid.training.runtime import setup_runtime
 from keras_spkid.training.trainer import Trainer, TrainingTask
 
@@ -174,23 +174,8 @@ def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
     """Train (or resume) a protonet as ``config`` says; returns the run summary."""
     config.validate()
     runtime = setup_runtime(config.seed, config.mixed_precision, config.strategy)
-    frontend = config.frontend()
-    train = corpus_store(
-        list(config.train_corpora),
-        config.train_split,
-        config.cache,
-        frontend,
-        config.segment_frames,
-        verbose,
-    )
-    val = corpus_store(
-        list(config.val_corpora),
-        config.val_split,
-        config.cache,
-        frontend,
-        config.segment_frames,
-        verbose,
-    )
+    train = run_store(config, config.train_corpora, config.train_split, verbose)
+    val = run_store(config, config.val_corpora, config.val_split, verbose)
     spec = config.spec
     # Fail now, not after the first step, if the data cannot make these episodes.
 
@@ -237,14 +222,7 @@ def evaluate_protonet(config: ProtonetConfig, model_path=None, ways=None, shots=
     if not path.is_file():
         raise SpkidError(f"{path}: no trained model; train first or give --model")
     encoder = feature_encoder(keras.saving.load_model(path, compile=False))
-    test = corpus_store(
-        list(config.test_corpora),
-        config.test_split,
-        config.cache,
-        config.frontend(),
-        config.segment_frames,
-        progress=False,
-    )
+    test = run_store(config, config.test_corpora, config.test_split, progress=False)
     distance = LOSS_DISTANCES[config.loss]
     results = {}
     for way in ways or [config.num_way]:

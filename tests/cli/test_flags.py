@@ -316,3 +316,29 @@ def test_progress_bars_in_a_log_file_are_plain_lines(tmp_path):
     assert "\r" not in text and "" not in lines and text.isascii(), text
     assert [line.split("|")[0].strip() for line in lines[:-1]][-1] == "embedding: 100%"
     assert len(lines) >= 3 and lines[-1] == "done"
+
+
+def test_spkid_front_end_flags_are_run_config_fields_with_the_same_defaults():
+    # spkid features/episodes make the cache a trainer reuses only if both build one front end
+    import dataclasses
+
+    from keras_spkid.cli.sources import frontend_from_args
+    from keras_spkid.training.config import ClassifierConfig, MAEConfig, ProtonetConfig
+
+    features = _all_parsers()["spkid features"]
+    group = next(g for g in features._action_groups if g.title.startswith("front end"))
+    flags = [a.dest for a in group._group_actions]
+    assert len(flags) == 8
+    for argv in ([], ["--fmax", "4000", "--window", "hamming"]):
+        args = main.build_parser().parse_args(["features", "--corpus", "wuw_corpus_ii", *argv])
+        settings = {name: getattr(args, name) for name in flags}
+        assert (settings["fmax"], settings["window"]) == (
+            (4000.0, "hamming") if argv else (ProtonetConfig.fmax, ProtonetConfig.window)
+        )
+        got = frontend_from_args(args).get_config()
+        got.pop("name")
+        for config_cls in (ProtonetConfig, MAEConfig, ClassifierConfig):
+            assert set(flags) <= {f.name for f in dataclasses.fields(config_cls)}
+            want = config_cls(**settings).frontend().get_config()
+            want.pop("name")
+            assert got == want, config_cls.__name__

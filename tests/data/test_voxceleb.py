@@ -14,7 +14,6 @@ from keras_spkid.data.voxceleb import (
     UNKNOWN_LABEL,
     display_name,
     parse_timestamp_txt,
-    read_durations,
     read_iden_split,
     read_identities,
     read_timestamp_tree,
@@ -23,7 +22,7 @@ from keras_spkid.data.voxceleb import (
     scan_voxceleb,
 )
 from keras_spkid.errors import DataError, ListFormatError
-from tests.fixtures.voxceleb_tree import SAMPLE_RATE, make_voxceleb_tree
+from tests.fixtures.voxceleb_tree import SAMPLE_RATE, make_voxceleb_tree, read_durations
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +230,6 @@ def test_unsafe_paths_are_rejected_everywhere(tmp_path, bad):
         (read_trials, f"{bad} id1/a/1.wav\n"),
         (lambda p: read_iden_split(p, tmp_path), f"1 {bad}\n"),
         (lambda p: read_train_list(p, tmp_path), f"id1 {bad}\n"),
-        (read_durations, f"{bad} 3.5\n"),
     ]
     for reader, text in cases:
         path = _write(tmp_path / "list.txt", text)
@@ -265,7 +263,19 @@ def test_train_list_takes_the_speaker_from_the_first_column(tmp_path):
         read_train_list(path, tmp_path)
 
 
-def test_durations_read_gzip_and_plain_alike(tmp_path):
+def test_lists_read_gzip_and_plain_alike(tmp_path):
+    text = "id10001 A.J._Buckley\nid10002 Aaron_Tveit\n"
+    plain = _write(tmp_path / "ids.txt", text)
+    zipped = tmp_path / "ids.txt.gz"
+    zipped.write_bytes(gzip.compress(text.encode()))
+    expected = {"id10001": "A.J._Buckley", "id10002": "Aaron_Tveit"}
+    assert read_identities(plain) == read_identities(zipped) == expected
+    zipped.write_bytes(gzip.compress(text.encode())[:-8])
+    with pytest.raises(DataError, match=r"ids\.txt\.gz: corrupt gzip"):
+        read_identities(zipped)
+
+
+def test_the_tree_reads_duration_tables_gzip_and_plain_alike(tmp_path):
     text = "id10092/LbVIZMrQGmQ/00001 17.680062\nid10092/LbVIZMrQGmQ/00002 9.200062\n"
     plain = _write(tmp_path / "d.txt", text)
     zipped = tmp_path / "d.txt.gz"
@@ -279,7 +289,7 @@ def test_durations_read_gzip_and_plain_alike(tmp_path):
         ]
     )
     _write(plain, text + "id10092/LbVIZMrQGmQ/00003 -1\n")
-    with pytest.raises(ListFormatError, match=r"d\.txt:3:.*positive"):
+    with pytest.raises(ValueError, match=r"d\.txt:3:"):
         read_durations(plain)
 
 

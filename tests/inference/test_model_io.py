@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from keras_spkid.audio.frontend import LogMel
+from keras_spkid.audio.frontend import KaldiFbank, LogMel
 from keras_spkid.inference.model_io import (
     DEFAULT_MODEL,
     ModelError,
@@ -91,3 +92,69 @@ def test_every_preset_ships_an_open_set_decision_with_its_cohort(preset):
     if decision.score == "asnorm":
         assert model.cohort is not None and model.cohort.shape[1] == model.dim
         assert len(model.cohort) >= 100
+
+
+@pytest.mark.parametrize(
+    "frontend_cls, changes",
+    [
+        (
+            LogMel,
+            dict(
+                n_fft=1024,
+                win_length=512,
+                hop_length=200,
+                fmin=100.0,
+                fmax=5000.0,
+                window="hamming",
+                mel_scale="htk",
+                mel_norm=None,
+                log_offset=1e-3,
+                normalize="mean_var",
+                center=False,
+                pad_mode="reflect",
+            ),
+        ),
+        (
+            KaldiFbank,
+            dict(
+                n_fft=1024,
+                win_length=512,
+                hop_length=200,
+                fmin=100.0,
+                fmax=-400.0,
+                preemphasis=0.5,
+                remove_dc_offset=False,
+                normalize="mean_var",
+            ),
+        ),
+    ],
+)
+def test_a_saved_front_end_does_not_follow_todays_defaults(
+    tmp_path, monkeypatch, frontend_cls, changes
+):
+    encoder = build_encoder("conv6", n_mels=64)
+    model = with_frontend(encoder, frontend_cls(n_mels=64))  # every other setting a default
+    wave = np.random.default_rng(2).normal(size=(1, 16000)).astype("float32") * 0.1
+    expected = model(wave).numpy()
+    saved = model.get_layer(index=1).get_config()
+    model.save(tmp_path / "model.keras")
+
+    # Change every default of the class, as a later release might.
+    init = frontend_cls.__init__
+    names = [
+        p.name for p in inspect.signature(init).parameters.values() if p.default is not p.empty
+    ]
+    assert set(changes) == set(names) - {"sample_rate", "n_mels"}
+    defaults = tuple(
+        changes.get(n, p.default)
+        for n, p in inspect.signature(init).parameters.items()
+        if n in names
+    )
+    monkeypatch.setattr(init, "__defaults__", defaults)
+    assert frontend_cls(n_mels=64).get_config() != saved  # the defaults did change
+    assert not np.allclose(with_frontend(encoder, frontend_cls(n_mels=64))(wave), expected)
+
+    loaded = load_embedding_model(tmp_path / "model.keras")
+    assert type(loaded.frontend) is frontend_cls
+    assert loaded.frontend.get_config() == saved
+    np.testing.assert_allclose(loaded.model(wave), expected, atol=1e-5)

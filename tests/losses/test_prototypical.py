@@ -112,3 +112,11 @@ def test_float16_inputs_give_a_float32_loss():
     )
     assert loss.dtype.name == "float32" and accuracy.dtype.name == "float32"
     assert np.isfinite(float(loss))
+
+
+def test_every_loss_flag_of_the_protonet_trainer_names_a_known_distance():
+    # training.config imports no TensorFlow, so it names distances instead of importing them
+    from keras_spkid.losses.prototypical import DISTANCES
+    from keras_spkid.training.config import LOSS_DISTANCES
+
+    assert LOSS_DISTANCES and set(LOSS_DISTANCES.values()) <= set(DISTANCES)
