@@ -73,6 +73,11 @@ def test_old_and_reference_spellings_are_aliases():
     assert (args.num_way, args.num_support, args.num_query) == (3, 2, 4)
     assert args.use_gc is True and args.variable_query is False and args.spec_augment is True
     assert args.learning_rate == 0.01
+    metasr = parser.parse_args(
+        ["--use_cuda", "True", "--gpu", "0", "--n_folder", "0", "--data_type", "vox2"]
+        + ["--use_checkpoint", "False", "--cp_num", "100", "--loss_type", "prototypical"]
+    )
+    assert (metasr.use_cuda, metasr.use_checkpoint, metasr.cp_num) == (True, False, "100")
     mae = train.build_parser("mae").parse_args(["--num_iterations", "7", "--mask_ratio", "0.5"])
     assert mae.num_train_iterations == 7 and mae.mask_ratio == 0.5
     spkid = main.build_parser()

@@ -35,7 +35,7 @@ def test_metasr_train_and_eer_full_on_the_fixture_tree(voxceleb_meta, tmp_path, 
     log_dir = tmp_path / "saved_model" / "baseline_000"
     code = protonet_main(
         ["--loss_type", "prototypical", "--use_GC", "True", "--n_shot", "1", "--n_query", "2",
-         "--use_variable", "True", "--nb_class_train", "3",
+         "--use_variable", "True", "--nb_class_train", "3", "--use_cuda", "True", "--gpu", "0",
          # ours: where the data are, how long, where to write (meta-SR hard-codes them)
          "--train_corpora", str(manifest), "--val_corpora", str(manifest),
          "--num_train_iterations", "2", "--cache", str(tmp_path / "cache"),
@@ -43,6 +43,7 @@ def test_metasr_train_and_eer_full_on_the_fixture_tree(voxceleb_meta, tmp_path, 
     )  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, err
+    assert "note: --use-cuda, --gpu: accepted for compatibility; no effect here" in out
     config = json.loads((log_dir / "config.json").read_text())
     assert config["loss"] == "proto_cosine" and config["gc_weight"] == 1.0
     assert config["variable_query"] is True
