@@ -244,3 +244,31 @@ def test_help_of_every_readme_program_works(capsys):
 def test_parse_rejects_what_the_cli_rejects():
     assert "unrecognized arguments" in _parse("train_protonet.py", ["--no-such-flag"])
     assert isinstance(main.build_parser(), argparse.ArgumentParser)
+
+
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
+def test_readme_python_runs_as_written(index, shared_data, tmp_path):
+    """Each README Python block runs as pasted, in a fresh folder (with the files it names)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    code = PYTHON_BLOCKS[index]
+    env = dict(os.environ, PYTHONPATH=str(REPO), SPKID_DATA=str(shared_data))
+    if "exported/model.onnx" in code:  # the export it reads, and a clip
+        pytest.importorskip("onnxruntime", reason="onnxruntime not installed (requirements)")
+        export = [sys.executable, "-m", "keras_spkid.cli.main", "export", "--model", "conv6"]
+        export += ["--output", "exported", "--format", "tflite", "onnx"]
+        done = subprocess.run(export, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        clip = next((shared_data / "librispeech_1utt").glob("*/*.flac"))
+        shutil.copyfile(clip, tmp_path / "clip.flac")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
