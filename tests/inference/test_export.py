@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import keras
 import numpy as np
@@ -125,13 +126,16 @@ def test_export_tflite_rejects_ops_outside_the_builtins(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_export_onnx_parity_with_onnxruntime(tmp_path, speech):
+def test_export_onnx_parity_with_onnxruntime(tmp_path, speech, caplog):
     """spkid export --format onnx: onnxruntime gives the .keras embeddings (batch, lengths)."""
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (requirements)")
     pytest.importorskip("tf2onnx", reason="tf2onnx not installed (requirements.txt)")
     out = tmp_path / "exported"
+    caplog.set_level(logging.INFO)
     code = spkid(["export", "--model", "conv6", "--output", str(out), "--format", "onnx"])
     assert code == 0
+    noise = [r.getMessage() for r in caplog.records if r.name.startswith(("tf2onnx", "tensorf"))]
+    assert not noise, noise  # the converter's INFO lines only with --verbose
     reference = load_embedding_model(out / "model.keras")
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["waveform"]
