@@ -437,7 +437,7 @@ class SpeakerService:
         if not len(gallery):
             raise DataError("nobody is enrolled yet: enrol people on the Enrol tab first")
         self._check_fits(gallery)
-        self.encoder.check(x, "query")  # live windows too: the minimum speech, no noise
+        self.encoder.check_query(x, "query")  # live windows too: a query's speech, no noise
         return gallery.identify(self.embed([x], ["query"]), top_k)[0]
 
     def identify(self, clip: Clip, top_k: int = 5) -> Identification:
@@ -447,6 +447,8 @@ class SpeakerService:
     def verify(self, clip_a: Clip, clip_b: Clip) -> Verification:
         """Whether two clips are the same speaker (cosine score vs the threshold)."""
         a, b = _waveform(clip_a, "clip A"), _waveform(clip_b, "clip B")
+        self.encoder.check_query(a, "clip A")
+        self.encoder.check_query(b, "clip B")
         embeddings = self.embed([a, b], ["clip A", "clip B"])
         decision = self.verify_decision
         score = decision_scores(embeddings[1:], embeddings[:1], decision, self.model.cohort)
@@ -477,7 +479,9 @@ class SpeakerService:
     def closest_celebrity(self, clip: Clip, top_k: int = 5) -> Identification:
         """The ``top_k`` closest voices of the celebrity gallery, best first."""
         gallery = self.celebrities()
-        return gallery.identify(self.embed([_waveform(clip, "clip")], ["clip"]), top_k)[0]
+        x = _waveform(clip, "clip")
+        self.encoder.check_query(x, "clip")
+        return gallery.identify(self.embed([x], ["clip"]), top_k)[0]
 
     def live(
         self, listener: LiveListener, rate: int, samples: np.ndarray, top_k: int = 3

@@ -141,7 +141,7 @@ def query(args) -> int:
     for path in args.audio:
         try:
             wave = load_audio(path)
-            encoder.check(wave, path)
+            encoder.check_query(wave, path)
             result = gallery.identify(encoder([wave], [path]), args.top_k, args.backend)[0]
         except SpkidError as error:
             failed += 1

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_spkid.audio.io import SAMPLE_RATE, check_clipping, load_audio, prepare_waveform
+from keras_spkid.audio.vad import MIN_QUERY_SPEECH_SECONDS, require_speech
 from keras_spkid.errors import AudioError
 from keras_spkid.inference.embedder import Embedder
 from keras_spkid.inference.model_io import EmbeddingModel, load_embedding_model
@@ -93,6 +94,12 @@ class SpeakerEncoder:
         """Raise :class:`~keras_spkid.errors.AudioError` for a clip that cannot be embedded."""
         self.embedder.check(waveform, source)
 
+    def check_query(self, waveform: np.ndarray, source="<waveform>") -> None:
+        """:meth:`check`, and at least :data:`~keras_spkid.audio.vad.MIN_QUERY_SPEECH_SECONDS`
+        of speech: a query that may be given a name."""
+        self.check(waveform, source)
+        require_speech(waveform, source, min_seconds=MIN_QUERY_SPEECH_SECONDS)
+
     def _clip(self, clip, source) -> np.ndarray:
         """A caller's clip (a file path or a 16 kHz ``[samples]`` array) as a checked
         ``[samples]`` float32 waveform.
@@ -143,17 +150,26 @@ class SpeakerEncoder:
         paths = [str(p) for p in paths]
         return self([self._clip(p, p) for p in paths], paths)
 
-    def _embed_clips(self, clips) -> np.ndarray:
-        """Clips given as file paths or waveforms, checked and embedded together."""
+    def _embed_clips(self, clips, query: bool = False) -> np.ndarray:
+        """Clips given as file paths or waveforms, checked and embedded together
+        (``query``: each needs the speech a query needs)."""
         sources = [
             str(clip) if isinstance(clip, (str, Path)) else f"<waveform {i}>"
             for i, clip in enumerate(clips)
         ]
-        return self([self._clip(c, s) for c, s in zip(clips, sources)], sources)
+        waves = [self._clip(c, s) for c, s in zip(clips, sources)]
+        if query:
+            for wave, source in zip(waves, sources):
+                self.check_query(wave, source)
+        return self(waves, sources)
 
     def verify(self, a, b) -> Verification:
-        """Are clips ``a`` and ``b`` (paths or waveforms) the same speaker?"""
-        ea, eb = self._embed_clips([a, b])
+        """Are clips ``a`` and ``b`` (paths or waveforms) the same speaker?
+
+        Raises:
+            AudioError: as :meth:`embed`, or a clip with under 1 s of speech.
+        """
+        ea, eb = self._embed_clips([a, b], query=True)
         score = float(np.dot(ea, eb))
         threshold = self.threshold
         return Verification(score, threshold, None if threshold is None else score >= threshold)
@@ -164,5 +180,9 @@ class SpeakerEncoder:
         return gallery
 
     def identify(self, gallery: Gallery, clip, top_k: int = 5) -> Identification:
-        """The ``top_k`` closest speakers of ``gallery`` to ``clip`` and the decision."""
-        return gallery.identify(self._embed_clips([clip]), top_k)[0]
+        """The ``top_k`` closest speakers of ``gallery`` to ``clip`` and the decision.
+
+        Raises:
+            AudioError: as :meth:`embed`, or a clip with under 1 s of speech.
+        """
+        return gallery.identify(self._embed_clips([clip], query=True), top_k)[0]
