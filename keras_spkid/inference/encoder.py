@@ -167,7 +167,8 @@ class SpeakerEncoder:
         """Are clips ``a`` and ``b`` (paths or waveforms) the same speaker?
 
         Raises:
-            AudioError: as :meth:`embed`, or a clip with under 1 s of speech.
+            AudioError: as :meth:`embed`, or a clip with too little speech to name
+                (:data:`~keras_spkid.audio.vad.MIN_QUERY_SPEECH_SECONDS`).
         """
         ea, eb = self._embed_clips([a, b], query=True)
         score = float(np.dot(ea, eb))
@@ -183,6 +184,7 @@ class SpeakerEncoder:
         """The ``top_k`` closest speakers of ``gallery`` to ``clip`` and the decision.
 
         Raises:
-            AudioError: as :meth:`embed`, or a clip with under 1 s of speech.
+            AudioError: as :meth:`embed`, or a clip with too little speech to name
+                (:data:`~keras_spkid.audio.vad.MIN_QUERY_SPEECH_SECONDS`).
         """
         return gallery.identify(self._embed_clips([clip], query=True), top_k)[0]

@@ -34,7 +34,8 @@ def test_gallery_records_its_model_and_refuses_another(tmp_path, capsys, shared_
     assert meta[MODEL_KEY] == "ab" * 32 and meta["model"] == "runs/other/best/model.keras"
     audio = shared_data / "librispeech_1utt" / "5703" / "5703-47198-0000.flac"
     capsys.readouterr()
-    status = closest_celeb(["query", "--gallery", str(gallery), "--audio", str(audio)])
+    query = ["query", "--model", "conv6", "--gallery", str(gallery), "--audio", str(audio)]
+    status = closest_celeb(query)
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1, err
     assert "made with runs/other/best/model.keras (sha256 abababababab)" in err[0]
@@ -45,6 +46,7 @@ def test_gallery_of_another_size_names_both_models(tmp_path, capsys, shared_data
     gallery = _gallery(tmp_path, dim=40, model="mfcc_stats.keras")
     audio = shared_data / "librispeech_1utt" / "5703" / "5703-47198-0000.flac"
     capsys.readouterr()
-    assert closest_celeb(["query", "--gallery", str(gallery), "--audio", str(audio)]) == 2
+    query = ["query", "--model", "conv6", "--gallery", str(gallery), "--audio", str(audio)]
+    assert closest_celeb(query) == 2
     err = capsys.readouterr().err.strip()
     assert "made with mfcc_stats.keras (40-dim embeddings), not with" in err and "(64-dim)" in err
