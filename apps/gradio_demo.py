@@ -61,6 +61,7 @@ def main(argv=None) -> int:
 
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per page request
         service = SpeakerService.open(args.model, args.gallery, args.celebrities)
+        service.warm_up()  # the first answer is then as fast as the others
         print(
             f"model {service.model.path}; {len(service.gallery)} people enrolled in "
             f"{service.gallery_path}",

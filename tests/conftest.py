@@ -17,6 +17,23 @@ from keras_spkid.data.corpora import data_root, load_corpus
 
 
 @pytest.fixture(scope="session")
+def preset():
+    """``preset(name)``: a shipped model by name (``None``: the default), loaded once per
+    test session (loading CAM++ takes about 9 s, and its first call traces for 18 s)."""
+    from keras_spkid.inference.model_io import load_embedding_model, resolve_model_path
+
+    loaded = {}
+
+    def load(name=None):
+        path = resolve_model_path(name)
+        if path not in loaded:
+            loaded[path] = load_embedding_model(name)
+        return loaded[path]
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def shared_data():
     """Path of ``../shared/data`` (or ``$SPKID_DATA``); skips when it is absent."""
     root = data_root()

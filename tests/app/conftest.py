@@ -60,10 +60,8 @@ def silence_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def model():
-    from keras_spkid.inference.model_io import load_embedding_model
-
-    return load_embedding_model()
+def model(preset):
+    return preset(None)
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from keras_spkid.audio.io import load_audio
 from keras_spkid.cli.celeb import main
 from tests.fixtures.bad_audio import REASONS, make_bad_audio
@@ -15,6 +17,7 @@ GALLERY = (
 )
 
 
+@pytest.mark.slow  # loads and traces the default CAM++ twice (about 40 s on 2 cores)
 def test_bad_audio_gets_an_error_not_a_name(tmp_path, shared_data, capsys):
     speech = load_audio(shared_data / "librispeech_1utt" / "5703/5703-47198-0000.flac")
     made = make_bad_audio(tmp_path, speech)
@@ -34,6 +37,7 @@ def test_bad_audio_gets_an_error_not_a_name(tmp_path, shared_data, capsys):
     assert all(path in line for path, line in zip(bad, errors))
 
 
+@pytest.mark.slow  # loads and traces the default CAM++ twice (about 35 s on 2 cores)
 def test_a_query_with_too_little_speech_gets_no_name(tmp_path, shared_data, capsys):
     """A 0.25 s mp3 of reader 5703 was repeated to 1 s and named as another reader."""
     import subprocess

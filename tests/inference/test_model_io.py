@@ -17,8 +17,8 @@ from keras_spkid.inference.model_io import (
 from keras_spkid.models import build_encoder, with_frontend
 
 
-def test_default_model_takes_raw_audio_and_ships_a_calibration():
-    model = load_embedding_model()
+def test_default_model_takes_raw_audio_and_ships_a_calibration(preset):
+    model = preset(None)
     assert model.path == DEFAULT_MODEL
     assert model.dim > 0 and model.min_samples == model.frontend.win_length
     assert model.calibration is not None and -1 < model.calibration.threshold < 1
@@ -78,14 +78,14 @@ def test_the_conv6_preset_loads_by_name():
     assert model.dim == 64 and model.calibration is not None
 
 
-@pytest.mark.parametrize("preset", ["conv6", "campplus_zh_en"])
-def test_every_preset_ships_an_open_set_decision_with_its_cohort(preset):
+@pytest.mark.parametrize("name", ["conv6", "campplus_zh_en"])
+def test_every_preset_ships_an_open_set_decision_with_its_cohort(name, preset):
     """ "unknown" is decided by a decision calibrated on open-set galleries (not the pair
     threshold), with the AS-Norm cohort it needs in the model's embedding space."""
     from keras_spkid.inference.model_io import PRESETS
 
-    assert preset in PRESETS
-    model = load_embedding_model(preset)
+    assert name in PRESETS
+    model = preset(name)
     assert model.calibration is not None and model.calibration.open_set is not None
     decision = model.calibration.decision()
     assert "not calibrated" not in decision.source
