@@ -581,6 +581,12 @@ def cmd_openset(args) -> int:
     model = load_embedding_model(args.model)
     calibration = Calibration.load(args.calibration) if args.calibration else model.calibration
     cohort = load_cohort(Path(args.calibration).parent) if args.calibration else model.cohort
+    if cohort is not None and cohort.shape[1] != model.dim:
+        raise DataError(
+            f"{args.calibration or model.path}: its AS-Norm cohort holds {cohort.shape[1]}-dim "
+            f"embeddings but {model.path} makes {model.dim}-dim ones; give the --model it was "
+            "calibrated for"
+        )
     decisions = {}
     if args.threshold is not None:
         decisions["threshold"] = OpenSetDecision.fixed(args.threshold, source="--threshold")

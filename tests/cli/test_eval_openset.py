@@ -45,7 +45,9 @@ def test_openset_report_on_stored_embeddings(tmp_path):
 
 
 @pytest.mark.slow
-def test_calibrate_openset_writes_the_decision_and_the_report_uses_it(shared_data, tmp_path):
+def test_calibrate_openset_writes_the_decision_and_the_report_uses_it(
+    shared_data, tmp_path, capsys
+):
     folder = tmp_path / "model"
     out = tmp_path / "out"
     status = spkid(
@@ -66,10 +68,17 @@ def test_calibrate_openset_writes_the_decision_and_the_report_uses_it(shared_dat
 
     status = spkid(
         ["eval", "openset", "--corpora", "librispeech_1utt", "--split", "dev"]
-        + ["--calibration", str(folder / "calibration.json"), "--enrolled", "5"]
+        + ["--model", "conv6", "--calibration", str(folder / "calibration.json")]
+        + ["--enrolled", "5"]
         + ["--clips", "1", "--episodes", "60", "--out", str(out), "--quiet"]
     )
     assert status == 0
+    # a calibration made for another model (64-dim cohort) with the default 192-dim CAM++
+    capsys.readouterr()
+    mismatch = ["eval", "openset", "--calibration", str(folder / "calibration.json")]
+    assert spkid(mismatch + ["--out", str(tmp_path / "x"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "64-dim" in err and "give the --model" in err, err
     rows = json.loads((out / "openset.json").read_text())["rows"]
     shipped, pair = rows
     assert shipped["decision"] == "shipped" and pair["decision"] == "pair threshold"
