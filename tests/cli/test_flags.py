@@ -399,3 +399,18 @@ def test_spkid_front_end_flags_are_run_config_fields_with_the_same_defaults():
             want = config_cls(**settings).frontend().get_config()
             want.pop("name")
             assert got == want, config_cls.__name__
+
+
+def test_output_in_a_missing_folder_is_created(shared_data, tmp_path, capsys):
+    """Issue 14: ``--output`` in a folder that does not exist was a FileNotFoundError."""
+    target = tmp_path / "new" / "sub" / "MANIFEST.tsv"
+    manifest = shared_data / "fsdd" / "MANIFEST.tsv"
+    assert main.main(["catalogue", "--manifest", str(manifest), "--output", str(target)]) == 0
+    assert target.is_file() and len(target.read_text().splitlines()) > 1
+    (tmp_path / "file").write_text("x")  # a path under a file cannot be made: one line
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main.main(
+            ["catalogue", "--manifest", str(manifest), "--output", str(tmp_path / "file" / "M.tsv")]
+        )
+    assert stop.value.code == 2 and "is a file" in capsys.readouterr().err
