@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_spkid.audio.io import SAMPLE_RATE, check_finite
-from keras_spkid.audio.vad import require_speech
+from keras_spkid.audio.vad import MIN_SPEECH_SECONDS, require_speech
 from keras_spkid.errors import AudioError
 from keras_spkid.vectors import l2_normalize
 
@@ -150,11 +150,13 @@ class Embedder:
             x[s : s + self.crop_samples] for s in crop_starts(x.size, self.crop_samples, self.crops)
         ]
 
-    def check(self, x: np.ndarray, source="<waveform>") -> None:
+    def check(
+        self, x: np.ndarray, source="<waveform>", min_speech: float = MIN_SPEECH_SECONDS
+    ) -> None:
         """Raise :class:`AudioError` for a whole clip that cannot be embedded: shorter than
-        the front end's window, or without the minimum speech (``require_speech``)."""
+        the front end's window, or with under ``min_speech`` seconds of speech."""
         self._check_window(x, source)
-        require_speech(x, source)
+        require_speech(x, source, min_seconds=min_speech)
 
     def _check_window(self, x: np.ndarray, source) -> None:
         if x.size < self.min_samples:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_spkid.audio.io import SAMPLE_RATE, check_clipping, load_audio, prepare_waveform
-from keras_spkid.audio.vad import MIN_QUERY_SPEECH_SECONDS, require_speech
+from keras_spkid.audio.vad import MIN_QUERY_SPEECH_SECONDS, MIN_SPEECH_SECONDS
 from keras_spkid.errors import AudioError
 from keras_spkid.inference.embedder import Embedder
 from keras_spkid.inference.model_io import EmbeddingModel, load_embedding_model
@@ -95,12 +95,11 @@ class SpeakerEncoder:
         self.embedder.check(waveform, source)
 
     def check_query(self, waveform: np.ndarray, source="<waveform>") -> None:
-        """:meth:`check`, and at least :data:`~keras_spkid.audio.vad.MIN_QUERY_SPEECH_SECONDS`
-        of speech: a query that may be given a name."""
-        self.check(waveform, source)
-        require_speech(waveform, source, min_seconds=MIN_QUERY_SPEECH_SECONDS)
+        """:meth:`check` with :data:`~keras_spkid.audio.vad.MIN_QUERY_SPEECH_SECONDS` of
+        speech: a query that may be given a name."""
+        self.embedder.check(waveform, source, MIN_QUERY_SPEECH_SECONDS)
 
-    def _clip(self, clip, source) -> np.ndarray:
+    def _clip(self, clip, source, query: bool = False) -> np.ndarray:
         """A caller's clip (a file path or a 16 kHz ``[samples]`` array) as a checked
         ``[samples]`` float32 waveform.
 
@@ -121,7 +120,7 @@ class SpeakerEncoder:
                 )
             # integer PCM scaled, NaN or infinite samples refused, DC removed
             x = prepare_waveform(x, SAMPLE_RATE, source=source, allow_clipping=True)
-        self.check(x, source)
+        self.embedder.check(x, source, MIN_QUERY_SPEECH_SECONDS if query else MIN_SPEECH_SECONDS)
         check_clipping(x, source)
         return x
 
@@ -157,11 +156,7 @@ class SpeakerEncoder:
             str(clip) if isinstance(clip, (str, Path)) else f"<waveform {i}>"
             for i, clip in enumerate(clips)
         ]
-        waves = [self._clip(c, s) for c, s in zip(clips, sources)]
-        if query:
-            for wave, source in zip(waves, sources):
-                self.check_query(wave, source)
-        return self(waves, sources)
+        return self([self._clip(c, s, query) for c, s in zip(clips, sources)], sources)
 
     def verify(self, a, b) -> Verification:
         """Are clips ``a`` and ``b`` (paths or waveforms) the same speaker?

@@ -15,18 +15,11 @@ import pytest
 
 from keras_spkid.cli.main import main as spkid
 from keras_spkid.cli.train import protonet_main
-from tests.fixtures.voxceleb_tree import make_voxceleb_tree
 
 
 @pytest.mark.slow
-def test_metasr_train_and_eer_full_on_the_fixture_tree(voxceleb_meta, tmp_path, capsys):
-    tree = make_voxceleb_tree(
-        voxceleb_meta / "vox1_tst_duration.txt.gz",
-        tmp_path / "vox",
-        n_speakers=8,
-        max_videos=2,
-        max_utts_per_video=3,
-    )
+def test_metasr_train_and_eer_full_on_the_fixture_tree(small_voxceleb_tree, tmp_path, capsys):
+    tree = small_voxceleb_tree
     manifest = tree.wav_root / "MANIFEST.tsv"  # paths are relative to its folder
     assert spkid(
         ["catalogue", "--voxceleb", str(tree.root / "voxceleb1" / "test"), "--split-by",

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from keras_spkid.cli.train import classifier_main
-from tests.fixtures.voxceleb_tree import make_voxceleb_tree
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -33,14 +32,8 @@ def _readme_command() -> list[str]:
 
 
 @pytest.mark.slow
-def test_trainspeakernet_row_runs_on_a_voxceleb_folder(voxceleb_meta, tmp_path, capsys):
-    tree = make_voxceleb_tree(
-        voxceleb_meta / "vox1_tst_duration.txt.gz",
-        tmp_path / "vox",
-        n_speakers=8,
-        max_videos=2,
-        max_utts_per_video=3,
-    )
+def test_trainspeakernet_row_runs_on_a_voxceleb_folder(small_voxceleb_tree, tmp_path, capsys):
+    tree = small_voxceleb_tree
     folder = str(tree.root / "voxceleb1" / "test")
     argv = _readme_command()
     assert argv[argv.index("--train-corpora") + 1] == "data/voxceleb2/dev"
