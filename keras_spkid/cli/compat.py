@@ -118,7 +118,8 @@ def protonet_config(args, config):
             config, gc_weight=(config.gc_weight or 1.0) if args.use_gc else 0.0
         )
     config = _cs330_data(args, config, protonet=True)
-    _check_model_file("--init-from", config.init_from)
+    if config.init_path():  # else config.validate() names it and the presets
+        _check_model_file("--init-from", config.init_path())
     return config
 
 

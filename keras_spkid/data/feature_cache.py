@@ -81,11 +81,12 @@ class CacheConfig:
 
 
 def frontend_config(layer) -> dict:
-    """The parts of a LogMel config that change its output (not name or dtype policy)."""
+    """The parts of a front end's config that change its output: its class
+    (``LogMel``, ``KaldiFbank``) and arguments, not its name or dtype policy."""
     config = layer.get_config()
     for key in ("name", "trainable", "dtype"):
         config.pop(key, None)
-    return config
+    return {"class": type(layer).__name__, **config}
 
 
 class FeatureCache:

@@ -37,7 +37,9 @@ class RunConfig:
     train_split: str = "train"
     val_split: str = "dev"
     cache: str = "cache"
-    # the log-mel front end (keras_spkid.audio.frontend.LogMel), as spkid's front-end flags
+    # the front end (keras_spkid.audio.frontend): "logmel" (LogMel, spkid's front-end
+    # flags) or "kaldi_fbank" (KaldiFbank, as CAM++ takes; window is then Povey's)
+    features: str = "logmel"
     n_mels: int = 64
     n_fft: int = 512
     win_length: int = 400
@@ -57,14 +59,26 @@ class RunConfig:
         "hop_length",
     )
 
+    FEATURES: ClassVar[dict[str, str]] = {"logmel": "LogMel", "kaldi_fbank": "KaldiFbank"}
+    """``features`` names and the front-end class each one makes."""
+
     def frontend(self):
-        """The run's :class:`~keras_spkid.audio.frontend.LogMel` (``normalize="none"``: off).
+        """The run's front end (``normalize="none"``: off): a
+        :class:`~keras_spkid.audio.frontend.LogMel`, or with ``features="kaldi_fbank"`` a
+        :class:`~keras_spkid.audio.frontend.KaldiFbank` (``fmax`` None or <= 0: Nyquist;
+        ``window`` unused).
 
         Raises:
             ValueError: impossible front-end settings.
         """
-        from keras_spkid.audio.frontend import LogMel
+        from keras_spkid.audio.frontend import KaldiFbank, LogMel
 
+        if self.features == "kaldi_fbank":
+            return KaldiFbank(
+                n_mels=self.n_mels, n_fft=self.n_fft, win_length=self.win_length,
+                hop_length=self.hop_length, fmin=self.fmin, fmax=self.fmax or 0.0,
+                normalize=None if self.normalize == "none" else self.normalize,
+            )  # fmt: skip
         return LogMel(
             n_mels=self.n_mels, n_fft=self.n_fft, win_length=self.win_length,
             hop_length=self.hop_length, fmin=self.fmin, fmax=self.fmax, window=self.window,
@@ -84,7 +98,11 @@ class RunConfig:
             found.append(
                 f"--strategy must be one of {', '.join(STRATEGIES)} (got {self.strategy!r})"
             )
-        if not any(getattr(self, name) < 1 for name in self.POSITIVE):
+        if self.features not in self.FEATURES:
+            found.append(
+                f"--features must be one of {', '.join(self.FEATURES)} (got {self.features!r})"
+            )
+        elif not any(getattr(self, name) < 1 for name in self.POSITIVE):
             try:
                 self.frontend()
             except ValueError as error:
@@ -128,6 +146,7 @@ class ProtonetConfig(RunConfig):
     spec_augment: bool = False
     channel_augment: bool = False
     init_from: str | None = None
+    freeze_batchnorm: bool = False
     val_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
     test_corpora: tuple[str, ...] = ("wuw_corpus_ii",)
     test_split: str = "test"
@@ -152,9 +171,24 @@ class ProtonetConfig(RunConfig):
             found.append(f"--gc_weight must be >= 0 (got {self.gc_weight})")
         if self.variable_query and not 1 <= self.min_query_frames <= self.query_frames:
             found.append("--min_query_frames must be between 1 and --query_frames")
-        if self.init_from and not Path(self.init_from).is_file():
-            found.append(f"--init_from {self.init_from}: file not found")
+        if self.init_from and self.init_path() is None:
+            from keras_spkid.inference.model_io import PRESETS
+
+            found.append(
+                f"--init_from {self.init_from}: no such file, and not a preset name "
+                f"({', '.join(sorted(PRESETS))})"
+            )
         return found
+
+    def init_path(self) -> Path | None:
+        """The ``.keras`` file ``init_from`` names (a path or a preset name), or None."""
+        if not self.init_from:
+            return None
+        if Path(self.init_from).is_file():
+            return Path(self.init_from)
+        from keras_spkid.inference.model_io import PRESETS  # imports Keras: not at load
+
+        return PRESETS.get(self.init_from)
 
     @property
     def spec(self):

@@ -18,9 +18,10 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from keras_spkid.audio.frontend import SpecAugment
+from keras_spkid.audio.frontend import LogMel, SpecAugment
 from keras_spkid.augment.channel import ChannelAugment
 from keras_spkid.data.episodes import EpisodeSpec, episode_dataset
+from keras_spkid.data.feature_cache import frontend_config
 from keras_spkid.errors import SpkidError
 from keras_spkid.evaluation.fewshot import FewShotEvaluator
 from keras_spkid.losses.prototypical import (
@@ -139,20 +140,60 @@ class ProtoNetTask(TrainingTask):
         return self.encoder
 
 
-def load_encoder_weights(encoder, path) -> None:
-    """Initialise ``encoder`` from a saved ``.keras`` encoder (e.g. the MAE's).
+def load_init_model(path, frontend=None) -> keras.Model:
+    """The saved ``.keras`` model to initialise an encoder from (an MAE's, a run's, a
+    preset's). When it takes raw audio and ``frontend`` is given, the two front ends must
+    be the same: its weights were learned on those features.
 
-    Layers are matched by name; shapes must agree.
+    Raises:
+        SpkidError: an unreadable model, or another front end (naming the flags to give).
     """
     try:
-        source = feature_encoder(keras.saving.load_model(path, compile=False))
+        model = keras.saving.load_model(path, compile=False)
+        feature_encoder(model)
     except Exception as error:  # any damage inside a .keras archive: one line, not a traceback
         raise SpkidError(
             f"--init-from {path}: cannot load the model ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}); give a best/model.keras "
-            "of a train_mae.py or train_protonet.py run"
+            "of a train_mae.py or train_protonet.py run, or a preset name"
         ) from None
-    by_name = {layer.name: layer for layer in source.layers}
+    saved = [layer for layer in model.layers if isinstance(layer, LogMel)]
+    if frontend is not None and saved:
+        _check_same_frontend(frontend_config(frontend), frontend_config(saved[0]), path)
+    return model
+
+
+def _check_same_frontend(mine: dict, theirs: dict, path) -> None:
+    """One line naming the flags to give when front-end configs ``mine`` and ``theirs``
+    differ (settings only one of the two classes has are implied by ``--features``)."""
+    features = {cls: name for name, cls in ProtonetConfig.FEATURES.items()}
+    flags, others = [], []
+    for key in sorted(set(mine) & set(theirs)):
+        if mine[key] == theirs[key]:
+            continue
+        if key == "class":
+            flags.insert(0, f"--features {features.get(theirs[key], theirs[key])}")
+        elif key in ProtonetConfig.__dataclass_fields__:
+            flags.append(f"--{key.replace('_', '-')} {theirs[key]}")
+        else:
+            others.append(f"{key}={theirs[key]}")
+    if flags or others:
+        raise SpkidError(
+            f"--init_from {path}: that model was trained on other features; "
+            + (f"give {' '.join(flags)}" if flags else "")
+            + (f"{'; ' if flags else ''}no flag sets its {', '.join(others)}" if others else "")
+        )
+
+
+def load_encoder_weights(encoder, source: keras.Model, path) -> None:
+    """Copy the weights of ``source`` (from :func:`load_init_model`) into ``encoder``.
+
+    Layers are matched by name; shapes must agree.
+
+    Raises:
+        SpkidError: other shapes, or no layer of ``source`` matches.
+    """
+    by_name = {layer.name: layer for layer in feature_encoder(source).layers}
     copied = 0
     for layer in encoder.layers:
         other = by_name.get(layer.name)
@@ -174,6 +215,8 @@ def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
     """Train (or resume) a protonet as ``config`` says; returns the run summary."""
     config.validate()
     runtime = setup_runtime(config.seed, config.mixed_precision, config.strategy)
+    init_path = config.init_path()
+    source = load_init_model(init_path, config.frontend()) if init_path else None
     train = run_store(config, config.train_corpora, config.train_split, verbose)
     val = run_store(config, config.val_corpora, config.val_split, verbose)
     spec = config.spec
@@ -191,8 +234,12 @@ def train_protonet(config: ProtonetConfig, verbose: bool = True) -> dict:
         encoder = build_encoder(
             config.encoder, n_mels=config.n_mels, embedding_dim=config.embedding_dim
         )
-        if config.init_from:
-            load_encoder_weights(encoder, config.init_from)
+        if source is not None:
+            load_encoder_weights(encoder, source, init_path)
+        if config.freeze_batchnorm:
+            for layer in encoder._flatten_layers(include_self=False):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False  # Keras 3: also uses the moving statistics
         return ProtoNetTask(
             encoder,
             config.num_way,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from keras_spkid.audio.frontend import LogMel
+from keras_spkid.audio.frontend import KaldiFbank, LogMel
 from keras_spkid.audio.io import load_audio
 from keras_spkid.data.catalogue import write_manifest
 from keras_spkid.data.feature_cache import FeatureCache
@@ -54,6 +54,18 @@ def test_config_keys_the_cache(tmp_path, small):
     with pytest.raises(DataError, match="incomplete; run 'spkid features'"):
         b.load()
     assert a.load()[subset.utterances[0].path].dtype == np.float16
+
+
+def test_the_front_end_class_keys_the_cache(tmp_path, small):
+    """KaldiFbank and LogMel caches never share a folder, and Kaldi features are what the
+    layer gives (what a CAM++ fine-tune trains on)."""
+    kaldi = FeatureCache(tmp_path, KaldiFbank(n_mels=40), dtype="float32")
+    assert kaldi.directory != FeatureCache(tmp_path, LogMel(n_mels=40)).directory
+    subset = small.subset(small.utterances[:3])
+    kaldi.build(subset, progress=False)
+    utt = subset.utterances[1]
+    expected = KaldiFbank(n_mels=40)(load_audio(subset.abspath(utt))[None])[0].numpy()
+    np.testing.assert_allclose(kaldi.load()[utt.path], expected, atol=1e-5)
 
 
 def test_bad_files_go_to_the_failures_list(tmp_path, small):

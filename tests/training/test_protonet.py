@@ -148,10 +148,67 @@ def test_impossible_settings_fail_before_training(tiny_corpus, cache_dir, tmp_pa
     assert not (tmp_path / "a" / "checkpoints").exists()
     with pytest.raises(SpkidError, match="--loss must be one of"):
         train_protonet(_config(tiny_corpus, cache_dir, tmp_path / "b", loss="nope"), verbose=False)
-    with pytest.raises(SpkidError, match="--init_from .*file not found"):
+    with pytest.raises(SpkidError, match="--init_from x.keras: no such file, and not a preset"):
         train_protonet(
             _config(tiny_corpus, cache_dir, tmp_path / "c", init_from="x.keras"), verbose=False
         )
+
+
+def test_fine_tuning_a_preset_starts_from_it_and_can_keep_its_batch_norms(
+    tiny_corpus, cache_dir, tmp_path
+):
+    """``--init_from conv6`` (a preset name) starts from the shipped weights; with
+    ``--freeze_batchnorm`` the batch norms keep the preset's statistics while the rest
+    trains."""
+    from keras_spkid.inference.model_io import resolve_model_path
+
+    config = _config(
+        tiny_corpus, cache_dir, tmp_path / "ft", init_from="conv6", freeze_batchnorm=True,
+        num_train_iterations=2, test_interval=2, loss="proto_cosine", learning_rate=1e-3,
+    )  # fmt: skip
+    train_protonet(config, verbose=False)
+    preset = feature_encoder(keras.saving.load_model(resolve_model_path("conv6"), compile=False))
+    tuned = feature_encoder(keras.saving.load_model(tmp_path / "ft" / "final" / "model.keras"))
+    norms = [layer for layer in preset.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms
+    for layer in norms:
+        for mine, theirs in zip(tuned.get_layer(layer.name).weights, layer.weights):
+            np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    convs = [layer for layer in preset.layers if isinstance(layer, keras.layers.Conv2D)]
+    for layer in convs:
+        kernel, start = tuned.get_layer(layer.name).kernel.numpy(), layer.kernel.numpy()
+        assert 0 < np.abs(kernel - start).max() < 0.1 * np.abs(start).max()  # moved, a little
+
+
+def test_init_from_a_model_of_other_features_names_the_flags_before_any_work(tiny_corpus, tmp_path):
+    """Weights learnt on 64 log-mel bands are refused for an 80-band run, and the
+    CAM++ preset for a log-mel run, in one line giving the flags, before features are
+    computed."""
+    cache = tmp_path / "cache"
+    config = _config(tiny_corpus, cache, tmp_path / "a", init_from="conv6", n_mels=80)
+    with pytest.raises(SpkidError, match="trained on other features; give --n-mels 64$"):
+        train_protonet(config, verbose=False)
+    config = _config(tiny_corpus, cache, tmp_path / "b", init_from="campplus_zh_en", n_mels=80)
+    with pytest.raises(SpkidError, match="give --features kaldi_fbank --fmax 0.0$"):
+        train_protonet(config, verbose=False)
+    assert not cache.exists()
+
+
+@pytest.mark.slow
+def test_the_campplus_preset_initialises_every_layer_of_a_campplus_encoder():
+    from keras_spkid.inference.model_io import resolve_model_path
+    from keras_spkid.models import build_encoder
+    from keras_spkid.training.protonet import load_encoder_weights, load_init_model
+
+    config = ProtonetConfig(encoder="campplus", features="kaldi_fbank", n_mels=80, fmax=0.0)
+    path = resolve_model_path("campplus_zh_en")
+    source = load_init_model(path, config.frontend())
+    encoder = build_encoder("campplus", n_mels=80)
+    load_encoder_weights(encoder, source, path)
+    features = np.random.default_rng(0).normal(size=(1, 150, 80)).astype("float32")
+    np.testing.assert_allclose(
+        encoder(features).numpy(), feature_encoder(source)(features).numpy(), atol=1e-4
+    )
 
 
 def test_init_from_a_damaged_keras_file_is_one_line(tmp_path):
@@ -160,8 +217,7 @@ def test_init_from_a_damaged_keras_file_is_one_line(tmp_path):
     import zipfile
 
     from keras_spkid.inference.model_io import resolve_model_path
-    from keras_spkid.models import build_encoder
-    from keras_spkid.training.protonet import load_encoder_weights
+    from keras_spkid.training.protonet import load_init_model
 
     damaged = tmp_path / "model.keras"
     with zipfile.ZipFile(resolve_model_path("conv6")) as source:
@@ -170,7 +226,7 @@ def test_init_from_a_damaged_keras_file_is_one_line(tmp_path):
                 data = source.read(member)
                 target.writestr(member, b"not hdf5" if member.endswith(".h5") else data)
     with pytest.raises(SpkidError, match=f"--init-from {damaged}: cannot load the model"):
-        load_encoder_weights(build_encoder("conv6"), damaged)
+        load_init_model(damaged)
 
 
 def _cli(*args, env=None):
