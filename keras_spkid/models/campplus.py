@@ -65,6 +65,11 @@ class SegmentContext(keras.layers.Layer):
 
     def call(self, inputs):
         x = tf.cast(inputs, tf.float32)
+        context = self.per_segment(x)
+        return tf.cast(self.to_frames(context, tf.shape(x)[1]), self.compute_dtype)
+
+    def per_segment(self, x):
+        """``[B, T, C]`` -> the context of each segment's frames, ``[B, ceil(T / L), C]``."""
         frames = tf.shape(x)[1]
         length = self.segment_length
         segments = (frames + length - 1) // length
@@ -72,12 +77,16 @@ class SegmentContext(keras.layers.Layer):
         shape = (-1, segments, length, x.shape[-1] or tf.shape(x)[2])
         sums = tf.reduce_sum(tf.reshape(padded, shape), axis=2)  # [B, segments, C]
         counts = tf.minimum(length, frames - tf.range(segments) * length)
-        means = sums / tf.cast(counts, tf.float32)[:, None]
-        # each segment's mean repeated over its frames (a broadcast product: no gather)
-        per_frame = tf.expand_dims(means, 2) * tf.ones((1, 1, length, 1))
-        per_frame = tf.reshape(per_frame, (-1, segments * length, shape[-1]))[:, :frames]
-        context = tf.reduce_mean(x, axis=1, keepdims=True) + per_frame
-        return tf.cast(context, self.compute_dtype)
+        means = sums / tf.cast(counts, sums.dtype)[:, None]
+        return tf.reduce_mean(x, axis=1, keepdims=True) + means
+
+    def to_frames(self, per_segment, frames):
+        """``[B, S, C]`` per segment -> ``[B, frames, C]``: each row repeated over its frames."""
+        length = self.segment_length
+        # a broadcast product, not a gather
+        expanded = tf.expand_dims(per_segment, 2) * tf.ones((1, 1, length, 1), per_segment.dtype)
+        channels = per_segment.shape[-1] or tf.shape(per_segment)[2]
+        return tf.reshape(expanded, (-1, tf.shape(per_segment)[1] * length, channels))[:, :frames]
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -171,9 +180,13 @@ class CAMDenseLayer(keras.layers.Layer):
             local = ops.conv(
                 y, self.linear_local.kernel, padding="same", dilation_rate=self.dilation
             )
-        hidden = tf.matmul(self.context(y), self.cam_linear1.kernel) + self.cam_linear1.bias
-        mask = tf.matmul(ops.relu(hidden), self.cam_linear2.kernel) + self.cam_linear2.bias
-        return ops.concatenate([inputs, local * ops.sigmoid(mask)], axis=-1)
+        # the context is constant over each segment, and so is the mask: compute it per
+        # segment ([B, T / 100, C]), then repeat it over the segment's frames
+        context = self.context.per_segment(ops.cast(y, "float32"))
+        hidden = tf.matmul(ops.cast(context, y.dtype), self.cam_linear1.kernel)
+        mask = tf.matmul(ops.relu(hidden + self.cam_linear1.bias), self.cam_linear2.kernel)
+        mask = self.context.to_frames(ops.sigmoid(mask + self.cam_linear2.bias), ops.shape(y)[1])
+        return ops.concatenate([inputs, local * mask], axis=-1)
 
     def compute_output_shape(self, input_shape):
         channels = None if input_shape[-1] is None else input_shape[-1] + self.growth
