@@ -177,16 +177,9 @@ class CAMDenseLayer(keras.layers.Layer):
         if self.kernel == 1:
             local = tf.matmul(y, self.linear_local.kernel)
         else:
-            # one Conv2D op (TensorFlow's dilated kernel, explicit symmetric padding):
-            # ops.conv goes through space_to_batch, 30 ops per layer
-            pad = (self.kernel - 1) // 2 * self.dilation
-            local = tf.nn.conv2d(
-                tf.expand_dims(y, 1),
-                tf.expand_dims(self.linear_local.kernel, 0),
-                strides=1,
-                padding=[[0, 0], [0, 0], [pad, pad], [0, 0]],
-                dilations=[1, 1, self.dilation, 1],
-            )[:, 0]
+            local = ops.conv(
+                y, self.linear_local.kernel, padding="same", dilation_rate=self.dilation
+            )
         # the context is constant over each segment, and so is the mask: compute it per
         # segment ([B, T / 100, C]), then repeat it over the segment's frames
         context = self.context.per_segment(ops.cast(y, "float32"))
