@@ -125,6 +125,15 @@ def test_cam_dense_layer_trains_its_batch_norms():
     layer(x, training=True)
     assert not np.allclose(layer.nonlinear1.moving_mean.numpy(), before)
     assert len(layer.trainable_weights) == 10  # 2 + 1 + 2 + 1 + 2 + 2
+    import tensorflow as tf
+
+    @tf.function  # as the trainers run it (a dilated Conv2D had no CPU gradient kernel)
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x, training=True) ** 2)
+        return tape.gradient(loss, layer.trainable_weights)
+
+    assert all(np.isfinite(g.numpy()).all() for g in gradients(x))
     assert layer.weights[0].path == "tdnnd1/tdnnd1.nonlinear1.batchnorm/gamma"
 
 
