@@ -107,9 +107,11 @@ class EnergyVAD:
         Returns:
             ``[frames]`` bool; samples short of a frame wait for the next chunk.
         """
-        x = np.concatenate([self._pending, np.asarray(chunk, np.float32).reshape(-1)])
+        x = np.asarray(chunk, np.float32).reshape(-1)
+        if self._pending.size:  # no copy of a whole clip when nothing is pending
+            x = np.concatenate([self._pending, x])
         levels = frame_levels(x, self.rate, FRAME_SECONDS)
-        self._pending = x[len(levels) * self.frame :]
+        self._pending = x[len(levels) * self.frame :].copy()  # not a view holding all of x
         onset = self.onset_level()
         onset_frames = round(ONSET_SECONDS / FRAME_SECONDS)
         hangover_frames = round(HANGOVER_SECONDS / FRAME_SECONDS)

@@ -1,8 +1,9 @@
 """Import a 3D-Speaker CAM++ PyTorch checkpoint into the Keras :func:`build_campplus`.
 
 :func:`load_campplus_state_dict` maps a state_dict (read without torch by
-:mod:`keras_spkid.models.torch_checkpoint`) onto the Keras layers, which carry the
-PyTorch module names: ``<module>.weight`` of a ``Conv2d`` ``[out, in, kF, kT]`` becomes
+:mod:`keras_spkid.models.torch_checkpoint`) onto the Keras layers holding weights
+(:func:`weighted_layers`: the sublayers of each D-TDNN layer), which carry the PyTorch
+module names: ``<module>.weight`` of a ``Conv2d`` ``[out, in, kF, kT]`` becomes
 the kernel ``[kT, kF, in, out]`` of the Keras convolution over (time, frequency); a
 ``Conv1d`` ``[out, in, k]`` becomes ``[k, in, out]`` (a ``Dense`` kernel ``[in, out]``
 when ``k = 1``); batch norms take ``weight, bias, running_mean, running_var``. Every
@@ -31,6 +32,16 @@ _IGNORED_SUFFIXES = (".num_batches_tracked",)
 CAMPPLUS_BATCH_SECONDS = 20.0
 """``max_batch_seconds`` written into a converted model's config.json (see
 :class:`~keras_spkid.inference.model_io.EmbeddingModel`)."""
+
+
+def weighted_layers(encoder: keras.Model) -> list[keras.layers.Layer]:
+    """The layers holding ``encoder``'s weights, in order, sublayers of composite layers
+    (:class:`~keras_spkid.models.campplus.CAMDenseLayer`) in place of their parent."""
+    return [
+        layer
+        for layer in encoder._flatten_layers(include_self=False, recursive=True)
+        if layer.weights and not list(layer._flatten_layers(include_self=False))
+    ]
 
 
 def _torch_weights(layer: keras.layers.Layer) -> dict[str, tuple[int, ...]]:
@@ -84,7 +95,7 @@ def load_campplus_state_dict(
             the encoder's layer order) and no weight has been changed.
     """
     expected: dict[str, tuple[int, ...]] = {}
-    layers = [layer for layer in encoder.layers if layer.weights]
+    layers = weighted_layers(encoder)
     for layer in layers:
         expected.update(_torch_weights(layer))
     hint = "it is not a CAM++ checkpoint of this size (3D-Speaker CAMPPlus, 80 bands, 192-d)"

@@ -17,8 +17,12 @@ import soundfile as sf
 
 from keras_spkid.layers.pooling import StatisticsPooling
 from keras_spkid.models import build_encoder
-from keras_spkid.models.campplus import SegmentContext, build_campplus
-from keras_spkid.models.campplus_checkpoint import _torch_weights, load_campplus_state_dict
+from keras_spkid.models.campplus import CAMDenseLayer, SegmentContext, build_campplus
+from keras_spkid.models.campplus_checkpoint import (
+    _torch_weights,
+    load_campplus_state_dict,
+    weighted_layers,
+)
 from keras_spkid.models.torch_checkpoint import CheckpointError, read_state_dict
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "campplus"
@@ -33,7 +37,7 @@ def _small(**overrides):
 
 def _randomise(model, seed=0):
     rng = np.random.default_rng(seed)
-    for layer in model.layers:
+    for layer in weighted_layers(model):
         values = [rng.normal(size=w.shape).astype("float32") * 0.3 for w in layer.get_weights()]
         if isinstance(layer, keras.layers.BatchNormalization):  # keep variances positive
             values[-1] = np.abs(values[-1]) + 0.5
@@ -43,7 +47,7 @@ def _randomise(model, seed=0):
 def _as_torch_state(model) -> dict[str, np.ndarray]:
     """The encoder's weights in PyTorch layout and names (the inverse of the converter)."""
     state = {}
-    for layer in model.layers:
+    for layer in weighted_layers(model):
         names = list(_torch_weights(layer))
         values = layer.get_weights()
         if isinstance(layer, keras.layers.Conv2D):
@@ -97,7 +101,40 @@ def test_campplus_keras_round_trip(tmp_path):
     model.save(tmp_path / "campplus.keras")
     loaded = keras.saving.load_model(tmp_path / "campplus.keras")
     np.testing.assert_allclose(loaded(x), model(x), atol=1e-5)
-    assert loaded.get_layer("xvector.block2.tdnnd3.cam_layer.context").segment_length == 100
+    dense_layer = loaded.get_layer("xvector.block2.tdnnd3")
+    assert isinstance(dense_layer, CAMDenseLayer) and dense_layer.context.segment_length == 100
+    assert dense_layer.dilation == 2
+
+
+def test_a_layer_per_module_campplus_still_loads():
+    """Models saved before D-TDNN layers became one :class:`CAMDenseLayer` each (one
+    Keras layer per PyTorch module; fixture saved by that code, random weights) load
+    and give the outputs they gave then."""
+    loaded = keras.saving.load_model(FIXTURES / "layerwise_small.keras")
+    expected = np.load(FIXTURES / "layerwise_small.npz")
+    assert loaded.get_layer("xvector.block1.tdnnd2.cam_layer.context").segment_length == 100
+    np.testing.assert_allclose(loaded(expected["inputs"]), expected["outputs"], atol=1e-5)
+
+
+def test_cam_dense_layer_trains_its_batch_norms():
+    layer = CAMDenseLayer(4, 8, 3, 2, name="tdnnd1")
+    x = np.random.default_rng(5).normal(2.0, 1.0, size=(2, 30, 6)).astype("float32")
+    assert layer(x).shape == (2, 30, 10)
+    np.testing.assert_array_equal(layer(x)[..., :6], x)  # the input comes first
+    before = layer.nonlinear1.moving_mean.numpy().copy()
+    layer(x, training=True)
+    assert not np.allclose(layer.nonlinear1.moving_mean.numpy(), before)
+    assert len(layer.trainable_weights) == 10  # 2 + 1 + 2 + 1 + 2 + 2
+    import tensorflow as tf
+
+    @tf.function  # as the trainers run it (a dilated Conv2D had no CPU gradient kernel)
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x, training=True) ** 2)
+        return tape.gradient(loss, layer.trainable_weights)
+
+    assert all(np.isfinite(g.numpy()).all() for g in gradients(x))
+    assert layer.weights[0].path == "tdnnd1/tdnnd1.nonlinear1.batchnorm/gamma"
 
 
 def test_state_dict_maps_onto_the_layers_and_mismatches_are_named():
@@ -223,3 +260,34 @@ def test_preset_litert_export_matches_keras(preset, reference_clips, tmp_path):
         assert _cosine(lite, expected) >= 0.9999
         keras_out = preset.model.predict_on_batch(clip[None])[0]
         assert np.abs(lite - keras_out).max() < 1e-3
+
+
+@pytest.mark.slow  # about 30 s: two conversions
+def test_small_campplus_on_audio_exports_to_litert_and_onnx(tmp_path):
+    """The D-TDNN layers' graph (batch matmuls, dilated convolutions, segment context)
+    converts to LiteRT builtins and to ONNX and gives the Keras embeddings."""
+    import tensorflow as tf
+
+    from keras_spkid.audio.frontend import KaldiFbank
+    from keras_spkid.inference.export import export_tflite
+    from keras_spkid.inference.onnx_export import export_onnx
+    from keras_spkid.models.registry import with_frontend
+
+    encoder = _small()
+    _randomise(encoder, seed=6)
+    model = with_frontend(encoder, KaldiFbank(n_mels=16))
+    rng = np.random.default_rng(8)
+    waves = [(0.1 * rng.normal(size=(1, n))).astype("float32") for n in (8000, 27000)]
+    interpreter = tf.lite.Interpreter(model_path=str(export_tflite(model, tmp_path / "m.tflite")))
+    runner = interpreter.get_signature_runner()
+    for wave in waves:
+        lite = runner(waveform=wave)["output_0"]
+        np.testing.assert_allclose(lite, model(wave).numpy(), atol=1e-4)
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (requirements)")
+    pytest.importorskip("tf2onnx", reason="tf2onnx not installed (requirements.txt)")
+    session = ort.InferenceSession(
+        str(export_onnx(model, tmp_path / "m.onnx")), providers=["CPUExecutionProvider"]
+    )
+    for wave in waves:
+        onnx = session.run(None, {"waveform": wave})[0]
+        np.testing.assert_allclose(onnx, model(wave).numpy(), atol=1e-4)
