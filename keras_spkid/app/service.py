@@ -219,7 +219,7 @@ class SpeakerService:
 
     def warm_up(self) -> None:
         """Prepare the model's graph now (one call on 1 s of silence): tracing CAM++ takes
-        about 18 s on 2 cores, which the first visitor would otherwise wait for."""
+        about 13 s on 2 cores, which the first visitor would otherwise wait for."""
         self.encoder([np.zeros(SAMPLE_RATE, np.float32)], ["warm-up"])
 
     @property

@@ -68,7 +68,7 @@ def compiled_inference(model, shape_free: bool):
     """``model(x, training=False)`` as a ``tf.function``, one per model and kind, shared.
 
     Every :class:`Embedder` of a model (a demo service, each command of a session) reuses
-    the graph traced first: tracing CAM++ takes about 13 s and 90 MB.
+    the graph traced first: tracing CAM++ takes about 13 s on 2 cores.
 
     Args:
         model: ``keras.Model`` ``[B, samples] -> [B, D]``.
