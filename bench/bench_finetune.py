@@ -31,11 +31,12 @@ QUERIES = 2
 
 
 def sets(args):
-    """``(label, catalogue, segment_seconds, domain note)`` of every set to score."""
+    """``(label, catalogue, segment_seconds)`` of every set to score."""
+    librispeech = corpus_split("librispeech_1utt", "test", args.data)
     out = [
         ("WUW test callers", corpus_split("wuw_corpus_ii", "test", args.data), None),
-        ("LibriSpeech test, 2 s", corpus_split("librispeech_1utt", "test", args.data), 2.0),
-        ("LibriSpeech test, 1 s", corpus_split("librispeech_1utt", "test", args.data), 1.0),
+        ("LibriSpeech test, 2 s", librispeech, 2.0),
+        ("LibriSpeech test, 1 s", librispeech, 1.0),
         ("FSDD digits", corpus_split("fsdd", "test", args.data), None),
     ]
     if args.speech_commands:
