@@ -10,9 +10,10 @@ it (``--torch-python`` missing) that column is skipped with a note. Every engine
 each clip alone (batch 1), after a warm-up call per clip length; Keras as every command
 does (``SpeakerEncoder.embed``: one traced graph for all lengths).
 
-Then, in a fresh process, the peak resident memory of embedding one 30-minute waveform
-(test clips of LibriSpeech concatenated) with :class:`SpeakerEncoder`, which cuts it into
-windows of the preset's ``max_batch_seconds`` and averages their embeddings, against the
+Then, in a fresh process, the peak resident memory of embedding one 30-minute file
+(test clips of LibriSpeech concatenated, 16-bit WAV) with
+:meth:`SpeakerEncoder.embed_files`, as the commands do: the file is decoded once, cut into
+windows of the preset's ``max_batch_seconds`` and their embeddings averaged; against the
 same process after importing TensorFlow and after loading the model.
 
     .venv/bin/python bench/bench_campplus.py --record
@@ -102,10 +103,11 @@ def peak_rss_mib() -> float:
 
 
 def memory_child(args) -> None:
-    """Runs in a fresh process: peak RSS of embedding one 30-minute waveform the way the
-    library does (:class:`SpeakerEncoder`: windows and calls bounded by the preset's
-    ``max_batch_seconds``), against the same process after importing TensorFlow and after
-    loading the model and a warm-up."""
+    """Runs in a fresh process: peak RSS of embedding one 30-minute file the way the
+    commands do (:meth:`SpeakerEncoder.embed_files`: decoded once, then windows and calls
+    bounded by the preset's ``max_batch_seconds``), against the same process after
+    importing TensorFlow and after loading the model and a warm-up."""
+    import soundfile
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -114,14 +116,10 @@ def memory_child(args) -> None:
     from keras_spkid.inference.encoder import SpeakerEncoder
 
     encoder = SpeakerEncoder.from_preset(PRESET)
-    clips = load_clips(args.data, 40, [12.0])
-    total = int(args.long_minutes * 60 * 16000)
-    audio = np.resize(np.concatenate(clips), total).astype(np.float32)  # repeats to 30 min
-    del clips
-    encoder.embed(audio[: 16000 * 2])  # warm-up
+    encoder.embed(soundfile.read(args.long_file, frames=2 * 16000, dtype="float32")[0])
     after_load = peak_rss_mib()
     start = time.perf_counter()
-    embedding = encoder.embed(audio)
+    embedding = encoder.embed_files([args.long_file])[0]
     elapsed = time.perf_counter() - start
     peak = peak_rss_mib()
     print(
@@ -130,13 +128,23 @@ def memory_child(args) -> None:
                 "peak_mib": peak,
                 "after_import_mib": after_import,
                 "after_load_mib": after_load,
-                "audio_mib": audio.nbytes / 2**20,
+                "audio_mib": soundfile.info(args.long_file).frames * 4 / 2**20,
+                "file_mb": Path(args.long_file).stat().st_size / 1e6,
                 "seconds": elapsed,
                 "window_seconds": encoder.embedder.max_window / 16000,
                 "dim": int(embedding.shape[-1]),
             }
         )
     )
+
+
+def write_long_file(data: Path, minutes: float, path: Path) -> None:
+    """LibriSpeech test clips concatenated and repeated to ``minutes``, as 16-bit WAV."""
+    import soundfile
+
+    clips = load_clips(data, 40, [12.0])
+    audio = np.resize(np.concatenate(clips), int(minutes * 60 * 16000))
+    soundfile.write(path, audio, 16000, subtype="PCM_16")
 
 
 def main(argv=None):
@@ -148,6 +156,7 @@ def main(argv=None):
     parser.add_argument("--no-litert", action="store_true", help="skip the LiteRT column")
     parser.add_argument("--long-minutes", type=float, default=30.0)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--long-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         return memory_child(args)
@@ -205,11 +214,13 @@ def main(argv=None):
     speed = _common.table(
         ["engine (1 thread)", "s (median)", "min-max", "x real time", "vs PyTorch"], rows
     )
-    child = subprocess.run(
-        [sys.executable, __file__, "--memory-child", "--data", str(args.data),
-         "--long-minutes", str(args.long_minutes)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        long_file = Path(tmp) / "long.wav"
+        write_long_file(args.data, args.long_minutes, long_file)
+        child = subprocess.run(
+            [sys.executable, __file__, "--memory-child", "--long-file", str(long_file)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
     memory = json.loads(child.stdout.strip().splitlines()[-1])
     body = (
         f"{len(clips)} clips ({', '.join(f'{s:g} s' for s in args.seconds)} of "
@@ -219,10 +230,11 @@ def main(argv=None):
         "the engine's (> 1: faster than PyTorch).\n\n"
         + speed
         + "\n\n"
-        + f"Peak memory, one {args.long_minutes:g}-minute waveform "
-        f"({memory['audio_mib']:.0f} MiB of float32) embedded by `SpeakerEncoder` in windows "
-        f"of {memory['window_seconds']:g} s (the preset's `max_batch_seconds`; mean of the "
-        f"window embeddings), one thread: peak RSS {memory['peak_mib']:.0f} MiB; "
+        + f"Peak memory, one {args.long_minutes:g}-minute file (16-bit WAV, "
+        f"{memory['file_mb']:.0f} MB; {memory['audio_mib']:.0f} MiB as float32) embedded by "
+        f"`SpeakerEncoder.embed_files` in windows of {memory['window_seconds']:g} s (the "
+        "preset's `max_batch_seconds`; mean of the window embeddings), one thread: peak RSS "
+        f"{memory['peak_mib']:.0f} MiB; "
         f"{memory['after_import_mib']:.0f} MiB after importing TensorFlow, "
         f"{memory['after_load_mib']:.0f} MiB after loading the model and a warm-up; "
         f"{memory['seconds']:.0f} s." + "".join(f"\n\n{note}" for note in notes)

@@ -55,6 +55,7 @@ def prepare_waveform(
     target_rate: int = SAMPLE_RATE,
     source="<waveform>",
     allow_clipping: bool = False,
+    overwrite: bool = False,
 ) -> np.ndarray:
     """Mono, DC-free, resampled float32 waveform from any PCM buffer.
 
@@ -69,6 +70,8 @@ def prepare_waveform(
         source: the file or buffer, for messages.
         allow_clipping: accept clipped audio (noise and music for augmentation; a voice
             to identify is refused).
+        overwrite: ``samples`` may be changed in place (a buffer the caller decoded and
+            drops, as :func:`load_audio` does): no second copy of a long waveform.
 
     Returns:
         ``[m]`` float32 array at ``target_rate``, clipped to [-1, 1].
@@ -78,14 +81,18 @@ def prepare_waveform(
             :data:`MAX_CLIPPED_FRACTION` of the samples clipped.
     """
     x = np.asarray(samples)
+    owned = overwrite  # whether x may be changed in place
     if np.issubdtype(x.dtype, np.integer):
         info = np.iinfo(x.dtype)
         if info.min == 0:  # unsigned 8-bit PCM is centred on 128
             x = (x.astype(np.float32) - (info.max + 1) / 2) / ((info.max + 1) / 2)
         else:
             x = x.astype(np.float32) / float(-info.min)
+        owned = True
     else:
-        x = x.astype(np.float32, copy=False)
+        converted = x.astype(np.float32, copy=False)
+        owned = owned or converted is not x
+        x = converted
     if x.ndim == 2:
         # Channels last is the soundfile/gradio convention; a [channels, n] buffer
         # with few rows and many columns is transposed.
@@ -97,10 +104,15 @@ def prepare_waveform(
     if not allow_clipping:
         check_clipping(x, source)
     if x.ndim == 2:
+        owned = owned or x.shape[1] > 1  # a mix, or a copy of one channel
         x = _mix_to_mono(x, source)
     if not x.size:
         return np.zeros(0, np.float32)
-    x = x - x.mean(dtype=np.float64).astype(np.float32)  # a new array from here on
+    mean = x.mean(dtype=np.float64).astype(np.float32)
+    if owned:
+        x -= mean
+    else:
+        x = x - mean  # never the caller's buffer; a new array from here on
     if sample_rate != target_rate:
         x = soxr.resample(x, sample_rate, target_rate, quality="HQ").astype(np.float32)
     return np.clip(x, -1.0, 1.0, out=x)  # in place: no second copy of a long waveform
@@ -109,6 +121,8 @@ def prepare_waveform(
 def check_finite(x: np.ndarray, sample_rate: int, source="<waveform>") -> None:
     """Raise :class:`AudioError` if any sample of ``x`` is NaN or infinite (one would make
     every feature, and so the embedding, NaN)."""
+    if np.isfinite(np.sum(x, dtype=np.float64)):
+        return  # no [n] mask for a long clip: a float64 sum of finite samples stays finite
     finite = np.isfinite(x)
     if not finite.all():
         first = int(np.argmin(finite.reshape(len(x), -1).all(axis=1)))
@@ -208,7 +222,7 @@ def load_audio(
                     "the file is corrupt or not audio; re-download or delete it",
                 ) from None
     _check_duration(path, len(samples) / rate, max_seconds)
-    x = prepare_waveform(samples, rate, sample_rate, source=path)
+    x = prepare_waveform(samples, rate, sample_rate, source=path, overwrite=True)
     check_waveform(x, sample_rate, path, min_seconds, allow_silence)
     return x
 
@@ -230,7 +244,7 @@ def check_waveform(
             f"too short: {seconds:.2f} s (minimum {min_seconds:.2f} s)",
             "use a longer clip",
         )
-    if not allow_silence and float(np.max(np.abs(x))) < SILENCE_PEAK:
+    if not allow_silence and max(float(x.max()), -float(x.min())) < SILENCE_PEAK:  # no |x| copy
         raise AudioError(source, "clip is silent", "check the microphone or the recording")
 
 

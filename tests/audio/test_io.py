@@ -58,6 +58,18 @@ def test_dc_offset_is_removed():
     assert abs(float(x.mean())) < 1e-4
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+def test_the_callers_buffer_is_changed_only_with_overwrite(channels):
+    buffer = _tone(16000, channels=channels) + np.float32(0.3)
+    kept = buffer.copy()
+    x = prepare_waveform(buffer, 16000)
+    np.testing.assert_array_equal(buffer, kept)  # a caller's array is never changed
+    y = prepare_waveform(buffer, 16000, overwrite=True)  # load_audio's decoded buffer
+    np.testing.assert_array_equal(x, y)
+    if channels == 1:  # DC removed in place: no second copy of a long waveform
+        assert np.shares_memory(y, buffer)
+
+
 @needs_ffmpeg
 @pytest.mark.parametrize("extension", [".m4a", ".mp3", ".ogg"])
 def test_compressed_formats_decode(tmp_path, extension):
