@@ -44,6 +44,8 @@ CANCEL_DB = 20.0
 """A stereo mix this much quieter than its loudest channel means the channels cancel
 (one is the other with its polarity inverted); that channel is used instead of the mix."""
 
+_CHECK_BLOCK = 1 << 20  # samples per block of the checks of a long waveform
+
 _FFMPEG_ONLY = {".m4a", ".aac", ".mp4", ".webm", ".opus", ".wma", ".mkv"}
 
 logger = logging.getLogger(__name__)
@@ -139,8 +141,11 @@ def check_clipping(x: np.ndarray, source="<waveform>") -> None:
     of ``x`` (float, any shape) reach :data:`FULL_SCALE`."""
     if not x.size:
         return
-    # two boolean masks, not an |x| copy (110 MB for a 30-minute waveform)
-    clipped = np.count_nonzero(x >= FULL_SCALE) + np.count_nonzero(x <= -FULL_SCALE)
+    flat = x.reshape(-1)
+    clipped = 0
+    for start in range(0, flat.size, _CHECK_BLOCK):  # no [n] masks for a long waveform
+        block = flat[start : start + _CHECK_BLOCK]
+        clipped += np.count_nonzero(block >= FULL_SCALE) + np.count_nonzero(block <= -FULL_SCALE)
     fraction = float(clipped) / x.size
     if fraction > MAX_CLIPPED_FRACTION:
         peak = float(np.max(np.abs(x)))

@@ -25,6 +25,8 @@ frames) are repeated (wrap padding, as voxceleb_trainer does) up to that length.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import weakref
 
@@ -92,6 +94,17 @@ def compiled_inference(model, shape_free: bool):
     return functions[shape_free]
 
 
+def release_freed_memory() -> None:
+    """Hand the C heap's freed pages back to the operating system (glibc's
+    ``malloc_trim``; a no-op elsewhere). Optimising a traced graph on its first call
+    frees about 70 MB (CAM++) that glibc would otherwise keep resident for good."""
+    name = ctypes.util.find_library("c")
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (AttributeError, OSError, TypeError):
+        pass  # not glibc
+
+
 class Embedder:
     """Batched, length-grouped embedding of waveforms with a raw-audio model.
 
@@ -128,6 +141,7 @@ class Embedder:
         # a window longer than a batch would be one model call over the memory bound
         self.max_window = int(min(max_window_seconds, max_batch_seconds) * SAMPLE_RATE)
         self._call = compiled_inference(model, shape_free=not self.crops)
+        self._called = False
 
     def grid_length(self, num_samples: int) -> int:
         """The length a full utterance of ``num_samples`` is trimmed to (>= min length)."""
@@ -203,6 +217,9 @@ class Embedder:
                 emb = self._call(tf.constant(np.stack([pieces[j] for j in batch])))
                 for j, e in zip(batch, l2_normalize(np.asarray(emb, dtype=np.float32))):
                     outputs[j] = e
+                if not self._called:  # the graph was traced and optimised: drop the scraps
+                    self._called = True
+                    release_freed_memory()
         outputs = (
             np.stack(outputs)
             if outputs
