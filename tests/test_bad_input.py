@@ -193,10 +193,15 @@ def test_extract_embeds_skips_and_lists_bad_files_among_good_ones(bad, tmp_path)
 def test_closest_celeb_query_on_bad_audio_and_a_broken_gallery(bad, tmp_path):
     from keras_spkid.app.galleries import DEFAULT_CELEBRITIES
 
-    for name in BAD_AUDIO:
-        clip = bad.tree / "s3" / name
-        done = _run([*CELEB, "query", "--gallery", DEFAULT_CELEBRITIES, "--audio", clip], tmp_path)
-        _one_line(done, f"{clip}: {BAD_AUDIO[name]}")
+    # one run for the three bad clips (each run loads the default CAM++): one line each
+    clips = [bad.tree / "s3" / name for name in BAD_AUDIO]
+    done = _run([*CELEB, "query", "--gallery", DEFAULT_CELEBRITIES, "--audio", *clips], tmp_path)
+    assert "Traceback" not in done.stderr and done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == len(clips), done.stderr
+    for line, clip in zip(lines, clips):
+        assert line.startswith(f"error: {clip}: {BAD_AUDIO[clip.name]}"), line
+    assert done.stdout == ""
     with np.load(DEFAULT_CELEBRITIES) as data:
         fields = {k: data[k] for k in data.files}
     broken = tmp_path / "gallery.npz"
