@@ -187,7 +187,7 @@ import pathlib, sys, time
 from keras_spkid.app.service import SpeakerService
 from keras_spkid.inference.model_io import load_embedding_model
 gallery, tag, ready, go, *clips = sys.argv[1:]
-service = SpeakerService(load_embedding_model(), gallery)
+service = SpeakerService(load_embedding_model("conv6"), gallery)  # quick to load; any model
 pathlib.Path(ready).touch()
 while not pathlib.Path(go).exists():
     time.sleep(0.005)
@@ -197,7 +197,7 @@ for i, clip in enumerate(clips):
 
 
 @pytest.mark.slow
-def test_two_demo_processes_enrolling_at_once_lose_nothing(model, readers, tmp_path):
+def test_two_demo_processes_enrolling_at_once_lose_nothing(preset, readers, tmp_path):
     import os
     import subprocess
     import sys
@@ -218,7 +218,7 @@ def test_two_demo_processes_enrolling_at_once_lose_nothing(model, readers, tmp_p
     go.touch()
     for process in processes:
         assert process.wait(timeout=300) == 0, process.stderr.read()
-    names = sorted(name for name, _ in SpeakerService(model, gallery).speakers())
+    names = sorted(name for name, _ in SpeakerService(preset("conv6"), gallery).speakers())
     assert names == [f"{tag} {i}" for tag in ("Alice", "Bob") for i in range(6)]  # was 6 of 12
 
 

@@ -300,10 +300,23 @@ def test_train_corpora_takes_an_audio_folder(wuw, tmp_path):
 
 @pytest.mark.slow
 def test_tensorflow_start_up_lines_are_silenced_unless_verbose(shared_data, tmp_path):
-    clip = next(iter(load_corpus_clips(shared_data)))
-    command = [sys.executable, str(REPO / "closest_celeb.py"), "query", "--gallery",
-               str(REPO / "keras_spkid" / "pretrained" / "default" / "gallery.npz"),
-               "--audio", str(clip), "--top_k", "1"]  # fmt: skip
+    from keras_spkid.data.corpora import load_corpus
+    from keras_spkid.inference.extract import extract_embeddings
+    from keras_spkid.inference.model_io import load_embedding_model
+
+    # a real query, on conv6 (the default CAM++ would add ~20 s of loading and tracing to
+    # each run; TensorFlow prints the same start-up lines for any model)
+    corpus = load_corpus("librispeech_1utt", shared_data)
+    utts = list(corpus)[:2]
+    embeddings, gallery = tmp_path / "e.npz", tmp_path / "gallery.npz"
+    extract_embeddings(
+        load_embedding_model("conv6"), [u.path for u in utts], corpus.root, embeddings,
+        [u.speaker for u in utts], progress=False,
+    )  # fmt: skip
+    assert celeb.main(["build", "--embeddings", str(embeddings), "--output", str(gallery)]) == 0
+    clip = corpus.abspath(utts[0])
+    command = [sys.executable, str(REPO / "closest_celeb.py"), "query", "--model", "conv6",
+               "--gallery", str(gallery), "--audio", str(clip), "--top_k", "1"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
     quiet = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert quiet.returncode == 0, quiet.stderr
@@ -312,13 +325,6 @@ def test_tensorflow_start_up_lines_are_silenced_unless_verbose(shared_data, tmp_
     verbose = command[:2] + ["--verbose"] + command[2:]  # a flag of closest_celeb.py itself
     verbose = subprocess.run(verbose, capture_output=True, text=True, env=env)
     assert verbose.returncode == 0 and len(verbose.stderr) > len(quiet.stderr)
-
-
-def load_corpus_clips(shared_data):
-    from keras_spkid.data.corpora import load_corpus
-
-    corpus = load_corpus("librispeech_1utt", shared_data)
-    return [corpus.abspath(u) for u in list(corpus)[:1]]
 
 
 HELP_COMMANDS = [

@@ -111,6 +111,13 @@ def test_resume_after_kill_gives_the_same_result(tmp_path, clips):
     command = [
         sys.executable,
         str(REPO / "extract_embeds.py"),
+        # resuming is what is tested here (the default model runs in the test above): the
+        # small conv6 starts in seconds, and 10 crops a file keep each part ~0.4 s long,
+        # so the kill lands between parts with a second to spare
+        "--model",
+        "conv6",
+        "--crops",
+        "10",
         "--manifest",
         str(listing),
         "--root",
@@ -133,7 +140,7 @@ def test_resume_after_kill_gives_the_same_result(tmp_path, clips):
     parts = tmp_path / "out.npz.parts"
     deadline = time.time() + 120
     while time.time() < deadline and len(list(parts.glob("part-*.npz"))) < 2:
-        time.sleep(0.05)
+        time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     done_before = len(list(parts.glob("part-*.npz")))
