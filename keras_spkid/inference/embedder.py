@@ -26,7 +26,6 @@ frames) are repeated (wrap padding, as voxceleb_trainer does) up to that length.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import math
 import weakref
 
@@ -98,9 +97,8 @@ def release_freed_memory() -> None:
     """Hand the C heap's freed pages back to the operating system (glibc's
     ``malloc_trim``; a no-op elsewhere). Optimising a traced graph on its first call
     frees about 70 MB (CAM++) that glibc would otherwise keep resident for good."""
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
+    try:  # the process's own symbols hold libc's (find_library would run ldconfig)
+        ctypes.CDLL(None).malloc_trim(0)
     except (AttributeError, OSError, TypeError):
         pass  # not glibc
 
