@@ -717,6 +717,36 @@ def cmd_openset(args) -> int:
     return _done(write_report(args.out, "openset", markdown, data, openset_figure(curves)))
 
 
+def _speech_commands_parts(model, args, sets: dict, cohorts: list) -> Path:
+    """Add a Speech Commands folder's contributors to an open-set calibration.
+
+    Its contributors are dealt into thirds (:func:`~keras_spkid.data.speech_commands.
+    calibration_part`): AS-Norm cohort voices (appended to ``cohorts``; they also fill
+    galleries larger than the calibration third), calibration voices (``sets``), and
+    held-out voices, whose embeddings are written for ``spkid eval openset --embeddings``.
+    Returns the path of that held-out set.
+    """
+    from keras_spkid.data.speech_commands import calibration_part, scan_speech_commands
+    from keras_spkid.evaluation.embeddings import corpus_embeddings
+    from keras_spkid.evaluation.openset_calibration import SpeakerSet, speaker_cohort
+
+    data = corpus_embeddings(
+        model,
+        scan_speech_commands(args.speech_commands),
+        Path(args.out) / "embeddings",
+        progress=not args.quiet,
+    )
+    part = np.array([calibration_part(s) for s in data.require_speakers()])
+    cohort, dev = data.select(part == "cohort"), data.select(part == "dev")
+    sets["speech_commands"] = SpeakerSet(
+        dev.embeddings, dev.speakers, (cohort.embeddings, cohort.speakers)
+    )
+    cohorts.append(speaker_cohort(cohort.embeddings, cohort.speakers))
+    held_out = Path(args.out) / "speech_commands-test.npz"
+    data.select(part == "test").save(held_out)
+    return held_out
+
+
 def cmd_calibrate_openset(args) -> int:
     from keras_spkid.evaluation.openset_calibration import (
         SpeakerSet,
@@ -746,6 +776,8 @@ def cmd_calibrate_openset(args) -> int:
         sets[corpus] = SpeakerSet(dev.embeddings, dev.speakers, (train.embeddings, train.speakers))
         cohorts.append(speaker_cohort(train.embeddings, train.speakers))
         pairs[corpus] = all_pair_trials(dev.embeddings, dev.speakers)
+    if args.speech_commands:
+        held_out = _speech_commands_parts(model, args, sets, cohorts)
     cohort = np.concatenate(cohorts)
     decision, report = calibrate_decision(
         sets,
@@ -794,11 +826,20 @@ def cmd_calibrate_openset(args) -> int:
         f"Model `{model.path}`; at most {100 * args.target:g}% of strangers named in every "
         f"cell at a {100 * args.confidence:g}% upper confidence bound over resampled dev "
         f"strangers; {args.episodes} episodes per cell and corpus (seed {args.seed}); AS-Norm "
-        f"cohort: {len(cohort)} training speakers (top {args.cohort_top_k}); galleries "
+        f"cohort: {len(cohort)} speakers, the corpora's training speakers"
+        + (" and a third of the Speech Commands contributors" if args.speech_commands else "")
+        + f" (top {args.cohort_top_k}); galleries "
         "larger than a corpus's dev speakers allow are topped up with its training "
         f"speakers.\n\n{table}\n\nChosen: **{report['chosen']}**, thresholds:\n\n{grid}\n\n"
         f"Saved to `{target / CALIBRATION_FILE}`"
         + (f" and `{target / COHORT_FILE}`." if decision.score == "asnorm" else ".")
+        + (
+            f"\n\nHeld-out Speech Commands contributors (never in the cohort or the "
+            f"calibration): `{held_out}`; measure them with `spkid eval openset --embeddings "
+            f"{held_out}`."
+            if args.speech_commands
+            else ""
+        )
     )
     print(markdown)
     return _done(write_report(args.out, "calibrate_openset", markdown, report))
@@ -1041,6 +1082,12 @@ def add_eval_parser(sub) -> None:
         type=rate,
         default=0.95,
         help="thresholds at this upper confidence bound over resampled dev strangers",
+    )
+    p.add_argument(
+        "--speech-commands",
+        help="also calibrate on a Speech Commands folder (contributors on their own "
+        "devices): a third of its voices join the AS-Norm cohort, a third calibrate, a "
+        "third are held out and written for 'spkid eval openset --embeddings'",
     )
     _segment_seconds(p)
     p.add_argument("--seed", type=int, default=0, help="seeds the episodes")

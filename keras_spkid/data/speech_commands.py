@@ -16,6 +16,7 @@ selections keep them together.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -37,6 +38,8 @@ CLIP_NAME = re.compile(r"(?:[a-z]+_)?(?P<speaker>[0-9a-f]{8})_nohash_(?P<n>\d+)\
 their word and end in ``.wav.wav``)."""
 NO_SPEECH_FOLDERS = ("_background_noise_", "_silence_")
 SPLIT_LISTS = {"validation_list.txt": "dev", "testing_list.txt": "test"}
+CALIBRATION_PARTS = ("cohort", "dev", "test")
+"""How :func:`calibration_part` deals contributors out (about a third each)."""
 
 
 def _split_lists(root: Path) -> dict[str, str]:
@@ -88,3 +91,15 @@ def scan_speech_commands(root) -> Catalogue:
         )
     check_inside_root(root, (u.path for u in utterances), root)
     return Catalogue(root, utterances, name=root.name)
+
+
+def calibration_part(speaker: str) -> str:
+    """``"cohort"``, ``"dev"`` or ``"test"``: the open-set calibration's use of a contributor.
+
+    Contributors are dealt out by a hash of their id (SHA-1 modulo 3), so the parts are
+    speaker-disjoint, about a third each, and the same on every machine and for every
+    subset of the folder: AS-Norm cohort voices, calibration voices, and held-out voices
+    that measure the result (``spkid eval calibrate-openset --speech-commands``).
+    """
+    digest = hashlib.sha1(str(speaker).encode("utf-8")).digest()
+    return CALIBRATION_PARTS[int.from_bytes(digest[:8], "big") % len(CALIBRATION_PARTS)]

@@ -85,3 +85,50 @@ def test_calibrate_openset_writes_the_decision_and_the_report_uses_it(
     # on the speakers it was calibrated on, the target holds; the pair threshold names many
     assert shipped["strangers_named"]["mean"] <= 0.07
     assert pair["strangers_named"]["mean"] > 0.2
+
+
+@pytest.mark.slow
+def test_calibrate_openset_on_speech_commands_contributors(wuw, tmp_path):
+    """A third of the contributors join the cohort, a third calibrate, a third are held out
+    and written for ``spkid eval openset --embeddings``; no voice is in two parts."""
+    import hashlib
+
+    import soundfile
+
+    from keras_spkid.audio.io import SAMPLE_RATE, load_audio
+    from keras_spkid.data.speech_commands import calibration_part
+
+    root = tmp_path / "speech_commands"
+    (root / "yes").mkdir(parents=True)
+    train = wuw.filter(split="train")
+    for speaker in sorted({u.speaker for u in train})[:36]:  # real voices as contributors
+        contributor = hashlib.sha1(speaker.encode()).hexdigest()[:8]
+        clips = [u for u in train if u.speaker == speaker][:4]
+        for take, u in enumerate(clips):
+            path = root / "yes" / f"{contributor}_nohash_{take}.wav"
+            soundfile.write(path, load_audio(train.abspath(u))[:SAMPLE_RATE], SAMPLE_RATE)
+    folder, out = tmp_path / "model", tmp_path / "out"
+    status = spkid(
+        ["eval", "calibrate-openset", "--corpora", "librispeech_1utt", "--save-to", str(folder)]
+        + ["--speech-commands", str(root), "--model", "conv6", "--enrolled", "1", "5"]
+        + ["--clips", "1", "--episodes", "40", "--out", str(out), "--quiet"]
+    )
+    assert status == 0
+    report = json.loads((out / "calibrate_openset.json").read_text())
+    corpora = {c["corpus"] for r in report["candidates"].values() for c in r["cells"]}
+    assert corpora == {"librispeech_1utt", "speech_commands"}
+    held_out = EmbeddingSet.load(out / "speech_commands-test.npz")
+    assert len(held_out) and {calibration_part(s) for s in held_out.speakers} == {"test"}
+    if (folder / "cohort.npy").is_file():  # the training readers and the cohort third
+        from keras_spkid.data.corpora import corpus_split
+
+        readers = len(corpus_split("librispeech_1utt", "train").speakers)
+        contributors = {p.name.split("_")[0] for p in (root / "yes").iterdir()}
+        third = sum(calibration_part(c) == "cohort" for c in contributors)
+        assert np.load(folder / "cohort.npy").shape[0] == readers + third
+    status = spkid(
+        ["eval", "openset", "--embeddings", str(out / "speech_commands-test.npz")]
+        + ["--model", "conv6", "--calibration", str(folder / "calibration.json")]
+        + ["--enrolled", "5", "--clips", "1", "--episodes", "20", "--out", str(out), "--quiet"]
+    )
+    assert status == 0

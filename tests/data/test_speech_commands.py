@@ -112,3 +112,17 @@ def test_spkid_catalogue_reads_it(tree, tmp_path, capsys):
     written = read_manifest(manifest, tree)
     assert sorted(written.speakers) == HASHES and len(written) == 17
     assert {u.split for u in written} == {"train", "dev", "test"}
+
+
+def test_calibration_parts_are_disjoint_thirds_fixed_by_the_contributor():
+    from keras_spkid.data.speech_commands import CALIBRATION_PARTS, calibration_part
+
+    rng = np.random.default_rng(0)
+    ids = [f"{v:08x}" for v in rng.integers(0, 2**32, 900)]
+    parts = [calibration_part(s) for s in ids]
+    counts = {p: parts.count(p) for p in CALIBRATION_PARTS}
+    assert set(parts) == set(CALIBRATION_PARTS)
+    assert all(250 <= c <= 350 for c in counts.values()), counts
+    # a contributor's part depends on the id alone, not on who else is in the folder
+    assert [calibration_part(s) for s in reversed(ids)] == parts[::-1]
+    assert calibration_part(ids[0]) == calibration_part(str(ids[0]))
