@@ -106,19 +106,30 @@ class SpeakerEncoder:
         speech: a query that may be given a name."""
         self.embedder.check(waveform, source, MIN_QUERY_SPEECH_SECONDS)
 
+    def load(self, path) -> np.ndarray | BlockAudio:
+        """An audio file as this encoder embeds it, checked as
+        :func:`~keras_spkid.audio.io.load_audio` checks it: a 16 kHz WAV or FLAC file
+        longer than one input of the embedder as a
+        :class:`~keras_spkid.audio.blocks.BlockAudio`, whose windows are read from disk as
+        they are embedded (the same embedding without the whole waveform in memory: 110 MiB
+        for 30 minutes); any other file decoded whole, ``[samples]`` float32.
+
+        Raises:
+            AudioError: as :func:`~keras_spkid.audio.io.load_audio`.
+        """
+        return open_blocks(path, longer_than=self.embedder.max_input) or load_audio(path)
+
     def _clip(self, clip, source, query: bool = False) -> np.ndarray | BlockAudio:
         """A caller's clip (a file path or a 16 kHz ``[samples]`` array) as a checked
-        ``[samples]`` float32 waveform, or, for a 16 kHz WAV or FLAC file longer than one
-        input of the embedder, as a checked :class:`~keras_spkid.audio.blocks.BlockAudio`
-        whose windows are read from disk as they are embedded (the same embedding, without
-        the whole waveform in memory: 110 MiB for 30 minutes).
+        ``[samples]`` float32 waveform, or a file as a checked
+        :class:`~keras_spkid.audio.blocks.BlockAudio` (:meth:`load`).
 
         Raises:
             AudioError: not a 1-D array of numbers, NaN or infinite samples, clipped, too
                 short, or without the minimum speech (noise named a person at 0.72).
         """
         if isinstance(clip, (str, Path)):
-            x = open_blocks(clip, longer_than=self.embedder.max_input) or load_audio(clip)
+            x = self.load(clip)
         else:
             x = np.asarray(clip)
             if x.ndim != 1 or x.dtype.kind not in "iuf":

@@ -92,3 +92,19 @@ def test_a_long_file_is_embedded_without_its_whole_waveform(tmp_path, encoder, l
     assert peaks["whole"] > waveform  # what the test would see without the blocks
     # blocks of 16 s (1 MiB) and windows of 4 s: measured 1.6 MiB
     assert peaks["blocks"] < waveform / 4, f"{peaks['blocks'] / 2**20:.1f} MiB"
+
+
+def test_extract_embeds_a_long_file_as_its_whole_waveform(tmp_path, preset, long_speech):
+    """extract_embeds.py reads a long file in blocks too (default 120 s windows)."""
+    from keras_spkid.inference.embedding_set import EmbeddingSet
+    from keras_spkid.inference.extract import extract_embeddings
+
+    soundfile.write(tmp_path / "long.flac", long_speech, SAMPLE_RATE, subtype="PCM_16")
+    soundfile.write(tmp_path / "short.wav", long_speech[:48000], SAMPLE_RATE, subtype="PCM_16")
+    names = ["long.flac", "short.wav"]
+    encoder = keras_spkid.SpeakerEncoder(preset("conv6"))
+    assert isinstance(encoder.load(tmp_path / "long.flac"), BlockAudio)
+    output = tmp_path / "embeds.npz"
+    extract_embeddings(encoder.model, names, tmp_path, output, progress=False, workers=2)
+    whole = encoder([load_audio(tmp_path / name) for name in names])
+    np.testing.assert_array_equal(EmbeddingSet.load(output).embeddings, whole)
