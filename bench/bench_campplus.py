@@ -12,8 +12,9 @@ does (``SpeakerEncoder.embed``: one traced graph for all lengths).
 
 Then, in a fresh process, the peak resident memory of embedding one 30-minute file
 (test clips of LibriSpeech concatenated, 16-bit WAV) with
-:meth:`SpeakerEncoder.embed_files`, as the commands do: the file is decoded once, cut into
-windows of the preset's ``max_batch_seconds`` and their embeddings averaged; against the
+:meth:`SpeakerEncoder.embed_files`, as the commands do: the file is checked in 16 s blocks,
+then embedded in windows of the preset's ``max_batch_seconds``, each read from disk when it
+is embedded (the whole waveform is never held), and their embeddings averaged; against the
 same process after importing TensorFlow and after loading the model.
 
     .venv/bin/python bench/bench_campplus.py --record
@@ -104,9 +105,9 @@ def peak_rss_mib() -> float:
 
 def memory_child(args) -> None:
     """Runs in a fresh process: peak RSS of embedding one 30-minute file the way the
-    commands do (:meth:`SpeakerEncoder.embed_files`: decoded once, then windows and calls
-    bounded by the preset's ``max_batch_seconds``), against the same process after
-    importing TensorFlow and after loading the model and a warm-up."""
+    commands do (:meth:`SpeakerEncoder.embed_files`: checked in blocks, then windows read
+    from disk and calls bounded by the preset's ``max_batch_seconds``), against the same
+    process after importing TensorFlow and after loading the model and a warm-up."""
     import soundfile
     import tensorflow as tf
 

@@ -11,6 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SPKID_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 import keras
+import numpy as np
 import pytest
 
 from keras_spkid.data.corpora import data_root, load_corpus
@@ -66,3 +67,23 @@ def mixed_precision():
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+@pytest.fixture(scope="session")
+def long_speech(shared_data):
+    """``[samples]`` float32: LibriSpeech test readers one after another, 16 kHz, three
+    minutes (a long file made of real speech)."""
+    import soundfile
+
+    from keras_spkid.data.corpora import corpus_split
+
+    catalogue = corpus_split("librispeech_1utt", "test", shared_data)
+    clips, total = [], 0
+    for utterance in catalogue:
+        x, rate = soundfile.read(catalogue.abspath(utterance), dtype="float32")
+        assert rate == 16000
+        clips.append(x)
+        total += len(x)
+        if total >= 180 * 16000:
+            break
+    return np.concatenate(clips)[: 180 * 16000]

@@ -44,7 +44,11 @@ CANCEL_DB = 20.0
 """A stereo mix this much quieter than its loudest channel means the channels cancel
 (one is the other with its polarity inverted); that channel is used instead of the mix."""
 
-_CHECK_BLOCK = 1 << 20  # samples per block of the checks of a long waveform
+BLOCK_SAMPLES = 256_000
+"""Rows per block of the checks of a long waveform (16 s at 16 kHz, a whole number of the
+VAD's 20 ms frames): no ``[n]`` temporaries, and a waveform in memory and a file read in
+blocks (:mod:`keras_spkid.audio.blocks`) are summed over the same blocks, so that both
+round alike."""
 
 _FFMPEG_ONLY = {".m4a", ".aac", ".mp4", ".webm", ".opus", ".wma", ".mkv"}
 
@@ -102,53 +106,149 @@ def prepare_waveform(
             x = x.T
     elif x.ndim != 1:
         raise ValueError(f"expected a [n] or [n, channels] waveform, got shape {x.shape}")
-    check_finite(x, sample_rate, source)
-    if not allow_clipping:
-        check_clipping(x, source)
-    if x.ndim == 2:
-        owned = owned or x.shape[1] > 1  # a mix, or a copy of one channel
-        x = _mix_to_mono(x, source)
+    rows = x if x.ndim == 2 else x[:, None]  # [n, channels], a view
+    stats = RawStats(rows.shape[1])
+    for start in range(0, len(rows), BLOCK_SAMPLES):
+        stats.add(rows[start : start + BLOCK_SAMPLES])
+    stats.check(sample_rate, source, allow_clipping)
+    channel = stats.mono_channel(source)
+    if rows.shape[1] > 1:
+        owned = True  # a mix, or a copy of one channel
+        x = rows.mean(axis=1) if channel is None else np.ascontiguousarray(rows[:, channel])
+    else:
+        x = rows[:, 0]
     if not x.size:
         return np.zeros(0, np.float32)
-    mean = x.mean(dtype=np.float64).astype(np.float32)
     if owned:
-        x -= mean
+        x -= stats.mean(channel)
     else:
-        x = x - mean  # never the caller's buffer; a new array from here on
+        x = x - stats.mean(channel)  # never the caller's buffer; a new array from here on
     if sample_rate != target_rate:
         x = soxr.resample(x, sample_rate, target_rate, quality="HQ").astype(np.float32)
     return np.clip(x, -1.0, 1.0, out=x)  # in place: no second copy of a long waveform
 
 
-def check_finite(x: np.ndarray, sample_rate: int, source="<waveform>") -> None:
-    """Raise :class:`AudioError` if any sample of ``x`` is NaN or infinite (one would make
-    every feature, and so the embedding, NaN)."""
+class RawStats:
+    """What :func:`prepare_waveform` decides from a whole raw waveform, summed over its
+    consecutive ``[rows, channels]`` float32 blocks (:data:`BLOCK_SAMPLES` rows each, but
+    the last): non-finite and clipped samples, each channel's power and sum, and the
+    mix's. A waveform in memory and a file read in blocks add the same blocks, so every
+    decision, and the DC mean, comes out the same to the bit.
+
+    Args:
+        channels: columns of the blocks.
+    """
+
+    def __init__(self, channels: int):
+        self.channels = channels
+        self.rows = 0
+        self.nonfinite = 0
+        self.first_nonfinite = -1  # row of the first NaN or infinite sample
+        self.clipped = 0
+        self.peak = 0.0  # largest |sample|, any channel
+        self.power = np.zeros(channels)  # [channels] sums of squares (float64)
+        self.mix_power = 0.0
+        self.sums = np.zeros(channels + 1)  # [channels + 1] sums: each channel, then the mix
+
+    def add(self, block: np.ndarray) -> None:
+        """Count in the next ``[rows, channels]`` float32 block."""
+        count, first = nonfinite_stats(block)
+        if count and self.first_nonfinite < 0:
+            self.first_nonfinite = self.rows + first
+        self.nonfinite += count
+        clipped, peak = clipping_stats(block)
+        self.clipped += clipped
+        self.peak = max(self.peak, peak)
+        for k in range(self.channels):
+            column = np.ascontiguousarray(block[:, k])
+            self.power[k] += _power(column)
+            self.sums[k] += np.sum(column, dtype=np.float64)
+        if self.channels > 1:
+            mix = block.mean(axis=1)
+            self.mix_power += _power(mix)
+            self.sums[-1] += np.sum(mix, dtype=np.float64)
+        self.rows += len(block)
+
+    def check(self, sample_rate: int, source, allow_clipping: bool = False) -> None:
+        """Raise :class:`AudioError` for NaN or infinite samples, then (unless
+        ``allow_clipping``) for more than :data:`MAX_CLIPPED_FRACTION` clipped."""
+        raise_nonfinite(self.nonfinite, self.first_nonfinite, sample_rate, source)
+        if not allow_clipping:
+            raise_clipped(self.clipped, self.rows * self.channels, self.peak, source)
+
+    def mono_channel(self, source) -> int | None:
+        """The channel the mono waveform is (``None``: the mean of the channels): the only
+        one, or the loudest when the channels cancel in the mix (:data:`CANCEL_DB`; logged)."""
+        if self.channels == 1:
+            return 0
+        loudest = int(np.argmax(self.power))
+        cancelled = self.mix_power < self.power[loudest] * 10 ** (-CANCEL_DB / 10)
+        if cancelled and self.power[loudest] > self.rows * SILENCE_PEAK**2:
+            logger.warning(
+                "%s: the channels cancel when mixed (opposite polarity); using channel %d only",
+                source,
+                loudest + 1,
+            )
+            return loudest
+        return None
+
+    def mean(self, channel: int | None) -> np.float32:
+        """DC mean of the mono waveform :meth:`mono_channel` chose."""
+        total = self.sums[-1 if channel is None else channel]
+        return np.float32(total / max(self.rows, 1))
+
+
+def _power(x: np.ndarray) -> float:
+    """Sum of squares of the ``[n]`` float32 array ``x``, in float64."""
+    return float(np.einsum("i,i->", x, x, dtype=np.float64))  # cast in small buffers
+
+
+def nonfinite_stats(x: np.ndarray) -> tuple[int, int]:
+    """NaN or infinite samples of ``x`` (``[n]`` or ``[n, channels]``): how many, and the
+    row of the first (-1: none)."""
     if np.isfinite(np.sum(x, dtype=np.float64)):
-        return  # no [n] mask for a long clip: a float64 sum of finite samples stays finite
-    finite = np.isfinite(x)
-    if not finite.all():
-        first = int(np.argmin(finite.reshape(len(x), -1).all(axis=1)))
+        return 0, -1  # no [n] mask: a float64 sum of finite float32 samples stays finite
+    finite = np.isfinite(x).reshape(len(x), -1)
+    return int(finite.size - finite.sum()), int(np.argmin(finite.all(axis=1)))
+
+
+def raise_nonfinite(count: int, first: int, sample_rate: int, source="<waveform>") -> None:
+    """Raise :class:`AudioError` if ``count`` samples are NaN or infinite (one would make
+    every feature, and so the embedding, NaN), the first at row ``first``."""
+    if count:
         raise AudioError(
             source,
-            f"{int(finite.size - finite.sum())} samples are NaN or infinite "
-            f"(the first at {first / sample_rate:.2f} s)",
+            f"{count} samples are NaN or infinite (the first at {first / sample_rate:.2f} s)",
             "the file is corrupt; re-export or delete it",
         )
 
 
-def check_clipping(x: np.ndarray, source="<waveform>") -> None:
-    """Raise :class:`AudioError` if more than :data:`MAX_CLIPPED_FRACTION` of the samples
-    of ``x`` (float, any shape) reach :data:`FULL_SCALE`."""
+def check_finite(x: np.ndarray, sample_rate: int, source="<waveform>") -> None:
+    """Raise :class:`AudioError` if any sample of ``x`` (``[n]`` or ``[n, channels]``)
+    is NaN or infinite."""
+    count, first = 0, -1
+    for start in range(0, len(x), BLOCK_SAMPLES):
+        block_count, block_first = nonfinite_stats(x[start : start + BLOCK_SAMPLES])
+        if block_count and first < 0:
+            first = start + block_first
+        count += block_count
+    raise_nonfinite(count, first, sample_rate, source)
+
+
+def clipping_stats(x: np.ndarray) -> tuple[int, float]:
+    """Samples of the finite float array ``x`` (any shape) at :data:`FULL_SCALE`, and its
+    peak ``max |x|`` (0 when empty)."""
     if not x.size:
-        return
-    flat = x.reshape(-1)
-    clipped = 0
-    for start in range(0, flat.size, _CHECK_BLOCK):  # no [n] masks for a long waveform
-        block = flat[start : start + _CHECK_BLOCK]
-        clipped += np.count_nonzero(block >= FULL_SCALE) + np.count_nonzero(block <= -FULL_SCALE)
-    fraction = float(clipped) / x.size
+        return 0, 0.0
+    clipped = np.count_nonzero(x >= FULL_SCALE) + np.count_nonzero(x <= -FULL_SCALE)
+    return int(clipped), max(float(x.max()), -float(x.min()))  # no |x| copy
+
+
+def raise_clipped(clipped: int, size: int, peak: float, source="<waveform>") -> None:
+    """Raise :class:`AudioError` if more than :data:`MAX_CLIPPED_FRACTION` of ``size``
+    samples (``clipped`` of them at full scale, the loudest at ``peak``) are clipped."""
+    fraction = clipped / size if size else 0.0
     if fraction > MAX_CLIPPED_FRACTION:
-        peak = float(np.max(np.abs(x)))
         raise AudioError(
             source,
             f"clipped: {100 * fraction:.0f}% of the samples are at full scale "
@@ -157,22 +257,15 @@ def check_clipping(x: np.ndarray, source="<waveform>") -> None:
         )
 
 
-def _mix_to_mono(x: np.ndarray, source) -> np.ndarray:
-    """``[n, channels]`` to ``[n]``: the mean, or the loudest channel if they cancel."""
-    if x.shape[1] == 1:
-        return x[:, 0]
-    mix = x.mean(axis=1)
-    power = [float(np.dot(channel, channel)) for channel in x.T]  # no [n, channels] temporaries
-    loudest = int(np.argmax(power))
-    cancelled = float(np.dot(mix, mix)) < power[loudest] * 10 ** (-CANCEL_DB / 10)
-    if cancelled and power[loudest] > x.shape[0] * SILENCE_PEAK**2:
-        logger.warning(
-            "%s: the channels cancel when mixed (opposite polarity); using channel %d only",
-            source,
-            loudest + 1,
-        )
-        return np.ascontiguousarray(x[:, loudest])
-    return mix
+def check_clipping(x: np.ndarray, source="<waveform>") -> None:
+    """Raise :class:`AudioError` if more than :data:`MAX_CLIPPED_FRACTION` of the samples
+    of ``x`` (float, any shape) reach :data:`FULL_SCALE`."""
+    flat = x.reshape(-1)
+    clipped, peak = 0, 0.0
+    for start in range(0, flat.size, BLOCK_SAMPLES):  # no [n] masks for a long waveform
+        block_clipped, block_peak = clipping_stats(flat[start : start + BLOCK_SAMPLES])
+        clipped, peak = clipped + block_clipped, max(peak, block_peak)
+    raise_clipped(clipped, flat.size, peak, source)
 
 
 def load_audio(
@@ -239,9 +332,24 @@ def check_waveform(
     min_seconds: float = 0.0,
     allow_silence: bool = False,
 ) -> None:
-    """Raise :class:`AudioError` if ``x`` is empty, shorter than ``min_seconds`` or silent."""
-    seconds = x.size / sample_rate
-    if x.size == 0:
+    """Raise :class:`AudioError` if the ``[n]`` waveform ``x`` is empty, shorter than
+    ``min_seconds`` or silent."""
+    peak = max(float(x.max()), -float(x.min())) if x.size else 0.0  # no |x| copy
+    check_length_and_peak(x.size, peak, sample_rate, source, min_seconds, allow_silence)
+
+
+def check_length_and_peak(
+    size: int,
+    peak: float,
+    sample_rate: int,
+    source="<waveform>",
+    min_seconds: float = 0.0,
+    allow_silence: bool = False,
+) -> None:
+    """:func:`check_waveform` of a waveform of ``size`` samples whose largest ``|x|`` is
+    ``peak`` (measured as it was read, for a file read in blocks)."""
+    seconds = size / sample_rate
+    if size == 0:
         raise AudioError(source, "no audio samples", "the file holds a header but no sound")
     if seconds < min_seconds:
         raise AudioError(
@@ -249,7 +357,7 @@ def check_waveform(
             f"too short: {seconds:.2f} s (minimum {min_seconds:.2f} s)",
             "use a longer clip",
         )
-    if not allow_silence and max(float(x.max()), -float(x.min())) < SILENCE_PEAK:  # no |x| copy
+    if not allow_silence and peak < SILENCE_PEAK:
         raise AudioError(source, "clip is silent", "check the microphone or the recording")
 
 

@@ -112,6 +112,17 @@ class EnergyVAD:
             x = np.concatenate([self._pending, x])
         levels = frame_levels(x, self.rate, FRAME_SECONDS)
         self._pending = x[len(levels) * self.frame :].copy()  # not a view holding all of x
+        return self.process_levels(levels)
+
+    def process_levels(self, levels: np.ndarray) -> np.ndarray:
+        """:meth:`process` of the next frames, given as their levels (:func:`frame_levels`).
+
+        Args:
+            levels: ``[frames]`` dBFS.
+
+        Returns:
+            ``[frames]`` bool.
+        """
         onset = self.onset_level()
         onset_frames = round(ONSET_SECONDS / FRAME_SECONDS)
         hangover_frames = round(HANGOVER_SECONDS / FRAME_SECONDS)
@@ -127,7 +138,17 @@ class EnergyVAD:
 
 
 def speech_frames(x: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Which 20 ms frames of the whole clip ``x`` hold speech.
+    """Which 20 ms frames of the whole ``[n]`` clip ``x`` hold speech
+    (:func:`speech_frames_in_levels` of its :func:`frame_levels`).
+
+    Returns:
+        ``[frames]`` bool.
+    """
+    return speech_frames_in_levels(frame_levels(x, rate))
+
+
+def speech_frames_in_levels(levels: np.ndarray) -> np.ndarray:
+    """Which 20 ms frames of a whole clip hold speech, from the levels of all its frames.
 
     The clip's speech level is :data:`SPEECH_DBFS` lowered by as much as its loudest
     frames fall short of :data:`REFERENCE_DBFS` (at most :data:`MAX_GAIN_DB`); the frames
@@ -135,14 +156,17 @@ def speech_frames(x: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
     speech does not. Steady noise (speech frames spread less than :data:`MIN_SPREAD_DB`)
     holds no speech.
 
+    Args:
+        levels: ``[frames]`` dBFS (:func:`frame_levels` of the whole clip, or of its
+            consecutive blocks of whole frames).
+
     Returns:
         ``[frames]`` bool.
     """
-    levels = frame_levels(x, rate)
     if not len(levels):
         return np.zeros(0, bool)
     gain = float(np.clip(REFERENCE_DBFS - np.percentile(levels, 95), 0.0, MAX_GAIN_DB))
-    speech = EnergyVAD(rate, SPEECH_DBFS - gain).process(x)
+    speech = EnergyVAD(speech_dbfs=SPEECH_DBFS - gain).process_levels(levels)
     onset = round(ONSET_SECONDS / FRAME_SECONDS)
     for start in np.flatnonzero(np.diff(speech.astype(np.int8), prepend=0) == 1):
         speech[max(0, start - onset + 1) : start] = True
@@ -172,19 +196,36 @@ def require_speech(
     rate: int = SAMPLE_RATE,
     min_seconds: float = MIN_SPEECH_SECONDS,
 ) -> float:
-    """Raise :class:`AudioError` unless the clip ``x`` holds ``min_seconds`` of speech.
+    """Raise :class:`AudioError` unless the ``[n]`` clip ``x`` holds ``min_seconds`` of
+    speech.
 
     Returns:
         The seconds of speech found.
     """
-    seconds = x.size / rate
+    return require_speech_in_levels(x.size, frame_levels(x, rate), source, rate, min_seconds)
+
+
+def require_speech_in_levels(
+    size: int,
+    levels: np.ndarray,
+    source="<waveform>",
+    rate: int = SAMPLE_RATE,
+    min_seconds: float = MIN_SPEECH_SECONDS,
+) -> float:
+    """:func:`require_speech` of a clip of ``size`` samples at ``rate`` whose frames have
+    the ``[frames]`` ``levels`` (measured as it was read, for a file read in blocks).
+
+    Returns:
+        The seconds of speech found.
+    """
+    seconds = size / rate
     if seconds < min_seconds:
         raise AudioError(
             source,
             f"too short: {seconds:.2f} s (at least {min_seconds:g} s of speech is needed)",
             "use a longer clip",
         )
-    found = speech_seconds(x, rate)
+    found = float(speech_frames_in_levels(levels).sum() * FRAME_SECONDS)
     if found == 0:
         raise AudioError(
             source,

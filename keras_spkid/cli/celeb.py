@@ -121,7 +121,6 @@ def build(args) -> int:
 
 
 def query(args) -> int:
-    from keras_spkid.audio.io import load_audio
     from keras_spkid.inference.encoder import SpeakerEncoder
     from keras_spkid.inference.gallery_fit import check_fits, model_fingerprint
     from keras_spkid.inference.model_io import load_embedding_model
@@ -140,7 +139,7 @@ def query(args) -> int:
     failed = 0
     for path in args.audio:
         try:
-            wave = load_audio(path)
+            wave = encoder.load(path)  # a long WAV/FLAC is read in blocks, never whole
             encoder.check_query(wave, path)
             result = gallery.identify(encoder([wave], [path]), args.top_k, args.backend)[0]
         except SpkidError as error:

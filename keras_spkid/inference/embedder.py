@@ -15,6 +15,8 @@ Long utterances are embedded in windows: a clip over ``max_window_seconds`` is c
 the fewest equal windows no longer than that, each embedded whole, and their embeddings
 averaged, so memory is bounded by the window, not by the file (a 30-minute file in one
 pass peaked at 1.91 GB). Clips up to ``max_window_seconds`` are embedded exactly as before.
+A long file opened with :func:`keras_spkid.audio.blocks.open_blocks` is never held whole:
+each window is read from disk when its batch is embedded, with the same embedding.
 
 Every entry point calls :meth:`Embedder.check` on each whole clip before embedding it:
 clips shorter than the front end's window cannot be analysed, and clips without the
@@ -32,8 +34,9 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from keras_spkid.audio.blocks import BlockAudio
 from keras_spkid.audio.io import SAMPLE_RATE, check_finite
-from keras_spkid.audio.vad import MIN_SPEECH_SECONDS, require_speech
+from keras_spkid.audio.vad import MIN_SPEECH_SECONDS, require_speech, require_speech_in_levels
 from keras_spkid.errors import AudioError
 from keras_spkid.vectors import l2_normalize
 
@@ -150,27 +153,46 @@ class Embedder:
         # float rounding must never make the grid length exceed the clip
         return min(length, num_samples)
 
-    def _pieces(self, x: np.ndarray) -> list[np.ndarray]:
-        """The fixed-length inputs one waveform is embedded from."""
+    def _pieces(self, x) -> list:
+        """The fixed-length inputs one waveform is embedded from: ``[length]`` views of the
+        ``[samples]`` array ``x``, or ``(x, start, stop)`` windows of the
+        :class:`~keras_spkid.audio.blocks.BlockAudio` ``x``, read when embedded."""
+        if isinstance(x, BlockAudio):
+            return [(x, start, stop) for start, stop in self._spans(x.size)]
+        x = wrap_to_length(x, max(x.size, self.crop_samples if self.crops else self.min_length))
+        return [x[start:stop] for start, stop in self._spans(x.size)]
+
+    def _spans(self, num_samples: int) -> list[tuple[int, int]]:
+        """``(start, stop)`` of each input taken from a clip of ``num_samples`` (at least
+        the min length or crop): the fewest equal windows up to ``max_window`` trimmed to
+        :meth:`grid_length`, or the crops."""
         if self.crops == 0:
-            x = wrap_to_length(x, max(x.size, self.min_length))
-            windows = -(-x.size // self.max_window)
-            size = x.size // windows
-            return [x[i * size : i * size + self.grid_length(size)] for i in range(windows)]
-        x = wrap_to_length(x, max(x.size, self.crop_samples))
-        return [
-            x[s : s + self.crop_samples] for s in crop_starts(x.size, self.crop_samples, self.crops)
-        ]
+            windows = -(-num_samples // self.max_window)
+            size = num_samples // windows
+            return [(i * size, i * size + self.grid_length(size)) for i in range(windows)]
+        starts = crop_starts(num_samples, self.crop_samples, self.crops)
+        return [(int(s), int(s) + self.crop_samples) for s in starts]
+
+    @property
+    def max_input(self) -> int:
+        """Samples of the longest clip embedded in one input: a longer clip is embedded
+        from windows or crops of it, so a file that long need not be held whole
+        (:func:`~keras_spkid.audio.blocks.open_blocks`)."""
+        return self.crop_samples if self.crops else max(self.min_length, self.max_window)
 
     def check(
-        self, x: np.ndarray, source="<waveform>", min_speech: float = MIN_SPEECH_SECONDS
+        self, x: np.ndarray | BlockAudio, source="<waveform>", min_speech=MIN_SPEECH_SECONDS
     ) -> None:
-        """Raise :class:`AudioError` for a whole clip that cannot be embedded: shorter than
-        the front end's window, or with under ``min_speech`` seconds of speech."""
+        """Raise :class:`AudioError` for a whole clip (a ``[samples]`` array or a
+        :class:`~keras_spkid.audio.blocks.BlockAudio`) that cannot be embedded: shorter
+        than the front end's window, or with under ``min_speech`` seconds of speech."""
         self._check_window(x, source)
-        require_speech(x, source, min_seconds=min_speech)
+        if isinstance(x, BlockAudio):
+            require_speech_in_levels(x.size, x.frame_levels, source, min_seconds=min_speech)
+        else:
+            require_speech(x, source, min_seconds=min_speech)
 
-    def _check_window(self, x: np.ndarray, source) -> None:
+    def _check_window(self, x, source) -> None:
         if x.size < self.min_samples:
             raise AudioError(
                 source,
@@ -186,7 +208,9 @@ class Embedder:
         NaN or infinite samples here, which would give a NaN-derived embedding).
 
         Args:
-            waveforms: sequence of ``[samples]`` float32 arrays.
+            waveforms: sequence of ``[samples]`` float32 arrays or
+                :class:`~keras_spkid.audio.blocks.BlockAudio` files (checked as they were
+                opened), each window read from disk when its batch is embedded.
             sources: names for error messages (file paths), same length.
 
         Returns:
@@ -197,9 +221,10 @@ class Embedder:
         )
         pieces, owner = [], []
         for i, (x, source) in enumerate(zip(waveforms, sources)):
-            x = np.asarray(x, dtype=np.float32).reshape(-1)
+            if not isinstance(x, BlockAudio):
+                x = np.asarray(x, dtype=np.float32).reshape(-1)
+                check_finite(x, SAMPLE_RATE, source)
             self._check_window(x, source)
-            check_finite(x, SAMPLE_RATE, source)
             for piece in self._pieces(x):
                 pieces.append(piece)
                 owner.append(i)
@@ -207,12 +232,15 @@ class Embedder:
         outputs = [None] * len(pieces)
         by_length: dict[int, list[int]] = {}
         for j, piece in enumerate(pieces):
-            by_length.setdefault(piece.size, []).append(j)
+            length = piece[2] - piece[1] if isinstance(piece, tuple) else piece.size
+            by_length.setdefault(length, []).append(j)
         for length, members in sorted(by_length.items()):
             per_batch = max(1, self.max_batch_samples // length)
             for start in range(0, len(members), per_batch):
                 batch = members[start : start + per_batch]
-                emb = self._call(tf.constant(np.stack([pieces[j] for j in batch])))
+                inputs = [_read(pieces[j]) for j in batch]  # windows of a long file from disk
+                emb = self._call(tf.constant(np.stack(inputs)))
+                del inputs
                 for j, e in zip(batch, l2_normalize(np.asarray(emb, dtype=np.float32))):
                     outputs[j] = e
                 if not self._called:  # the graph was traced and optimised: drop the scraps
@@ -226,3 +254,11 @@ class Embedder:
         result = np.zeros((len(waveforms), outputs.shape[1]), np.float32)
         np.add.at(result, owner, outputs)
         return l2_normalize(result)
+
+
+def _read(piece) -> np.ndarray:
+    """A ``[length]`` input of :meth:`Embedder._pieces`: a view, or a window read from disk."""
+    if isinstance(piece, tuple):
+        audio, start, stop = piece
+        return audio.read(start, stop)
+    return piece

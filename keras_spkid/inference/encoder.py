@@ -27,7 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_spkid.audio.io import SAMPLE_RATE, check_clipping, load_audio, prepare_waveform
+from keras_spkid.audio.blocks import BlockAudio, open_blocks
+from keras_spkid.audio.io import (
+    SAMPLE_RATE,
+    check_clipping,
+    load_audio,
+    prepare_waveform,
+    raise_clipped,
+)
 from keras_spkid.audio.vad import MIN_QUERY_SPEECH_SECONDS, MIN_SPEECH_SECONDS
 from keras_spkid.errors import AudioError
 from keras_spkid.inference.embedder import Embedder
@@ -99,16 +106,30 @@ class SpeakerEncoder:
         speech: a query that may be given a name."""
         self.embedder.check(waveform, source, MIN_QUERY_SPEECH_SECONDS)
 
-    def _clip(self, clip, source, query: bool = False) -> np.ndarray:
+    def load(self, path) -> np.ndarray | BlockAudio:
+        """An audio file as this encoder embeds it, checked as
+        :func:`~keras_spkid.audio.io.load_audio` checks it: a 16 kHz WAV or FLAC file
+        longer than one input of the embedder as a
+        :class:`~keras_spkid.audio.blocks.BlockAudio`, whose windows are read from disk as
+        they are embedded (the same embedding without the whole waveform in memory: 110 MiB
+        for 30 minutes); any other file decoded whole, ``[samples]`` float32.
+
+        Raises:
+            AudioError: as :func:`~keras_spkid.audio.io.load_audio`.
+        """
+        return open_blocks(path, longer_than=self.embedder.max_input) or load_audio(path)
+
+    def _clip(self, clip, source, query: bool = False) -> np.ndarray | BlockAudio:
         """A caller's clip (a file path or a 16 kHz ``[samples]`` array) as a checked
-        ``[samples]`` float32 waveform.
+        ``[samples]`` float32 waveform, or a file as a checked
+        :class:`~keras_spkid.audio.blocks.BlockAudio` (:meth:`load`).
 
         Raises:
             AudioError: not a 1-D array of numbers, NaN or infinite samples, clipped, too
                 short, or without the minimum speech (noise named a person at 0.72).
         """
         if isinstance(clip, (str, Path)):
-            x = load_audio(clip)
+            x = self.load(clip)
         else:
             x = np.asarray(clip)
             if x.ndim != 1 or x.dtype.kind not in "iuf":
@@ -121,7 +142,10 @@ class SpeakerEncoder:
             # integer PCM scaled, NaN or infinite samples refused, DC removed
             x = prepare_waveform(x, SAMPLE_RATE, source=source, allow_clipping=True)
         self.embedder.check(x, source, MIN_QUERY_SPEECH_SECONDS if query else MIN_SPEECH_SECONDS)
-        check_clipping(x, source)
+        if isinstance(x, BlockAudio):
+            raise_clipped(x.clipped, x.size, x.peak, source)
+        else:
+            check_clipping(x, source)
         return x
 
     def __call__(self, waveforms, sources=None) -> np.ndarray:

@@ -33,7 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from keras_spkid.atomic import atomic_path, remove, write_text_atomic
-from keras_spkid.audio.io import SAMPLE_RATE, load_audio
+from keras_spkid.audio.io import SAMPLE_RATE
 from keras_spkid.data.catalogue import check_inside_root, content_key
 from keras_spkid.errors import DataError, SpkidError
 from keras_spkid.inference.embedding_set import EmbeddingSet
@@ -144,9 +144,10 @@ def _check_count(paths, rows: np.ndarray, failed_rows: np.ndarray, parts_dir: Pa
     )
 
 
-def _read(path: Path):
+def _read(encoder: SpeakerEncoder, path: Path):
+    """``(waveform or BlockAudio, None)`` (:meth:`SpeakerEncoder.load`), or ``(None, error)``."""
     try:
-        return load_audio(path), None
+        return encoder.load(path), None
     except SpkidError as error:
         return None, str(error)
 
@@ -205,7 +206,7 @@ def extract_embeddings(
             if part.is_file():
                 bar.update(len(names))
                 continue
-            loaded = list(pool.map(_read, [root / p for p in names]))
+            loaded = list(pool.map(lambda path: _read(embedder, path), [root / p for p in names]))
             good, failures = [], []
             for i, (wave, error) in enumerate(loaded):
                 if wave is not None:
