@@ -10,8 +10,9 @@ it (``--torch-python`` missing) that column is skipped with a note. Every engine
 each clip alone (batch 1), after a warm-up call per clip length; Keras as every command
 does (``SpeakerEncoder.embed``: one traced graph for all lengths).
 
-Then, in a fresh process, the peak resident memory of embedding one 30-minute file
-(test clips of LibriSpeech concatenated, 16-bit WAV) with
+Then, in a fresh process each, the peak resident memory of embedding one 30-minute file
+(test clips of LibriSpeech concatenated, 16-bit WAV: 16 kHz mono, then 44.1 kHz stereo as
+a recorder writes it, resampled block by block) with
 :meth:`SpeakerEncoder.embed_files`, as the commands do: the file is checked in 16 s blocks,
 then embedded in windows of the preset's ``max_batch_seconds``, each read from disk when it
 is embedded (the whole waveform is never held), and their embeddings averaged; against the
@@ -117,7 +118,7 @@ def memory_child(args) -> None:
     from keras_spkid.inference.encoder import SpeakerEncoder
 
     encoder = SpeakerEncoder.from_preset(PRESET)
-    encoder.embed(soundfile.read(args.long_file, frames=2 * 16000, dtype="float32")[0])
+    encoder.embed(load_clips(args.data, 1, [2.0])[0])  # warm-up: a real 2 s clip
     after_load = peak_rss_mib()
     start = time.perf_counter()
     embedding = encoder.embed_files([args.long_file])[0]
@@ -129,7 +130,9 @@ def memory_child(args) -> None:
                 "peak_mib": peak,
                 "after_import_mib": after_import,
                 "after_load_mib": after_load,
-                "audio_mib": soundfile.info(args.long_file).frames * 4 / 2**20,
+                "audio_mib": soundfile.info(args.long_file).duration * 16000 * 4 / 2**20,
+                "rate": soundfile.info(args.long_file).samplerate,
+                "channels": soundfile.info(args.long_file).channels,
                 "file_mb": Path(args.long_file).stat().st_size / 1e6,
                 "seconds": elapsed,
                 "window_seconds": encoder.embedder.max_window / 16000,
@@ -139,13 +142,19 @@ def memory_child(args) -> None:
     )
 
 
-def write_long_file(data: Path, minutes: float, path: Path) -> None:
-    """LibriSpeech test clips concatenated and repeated to ``minutes``, as 16-bit WAV."""
+def write_long_file(data: Path, minutes: float, path: Path, rate: int = 16000) -> None:
+    """LibriSpeech test clips concatenated and repeated to ``minutes``, as 16-bit WAV: mono
+    at 16 kHz, or at another ``rate`` in stereo (a second voice 7 s later on the right),
+    as a recorder writes it."""
     import soundfile
+    import soxr
 
     clips = load_clips(data, 40, [12.0])
     audio = np.resize(np.concatenate(clips), int(minutes * 60 * 16000))
-    soundfile.write(path, audio, 16000, subtype="PCM_16")
+    if rate != 16000:
+        audio = soxr.resample(audio, 16000, rate)
+        audio = np.stack([0.8 * audio, 0.6 * np.roll(audio, 7 * rate)], axis=1)
+    soundfile.write(path, audio, rate, subtype="PCM_16")
 
 
 def main(argv=None):
@@ -215,14 +224,16 @@ def main(argv=None):
     speed = _common.table(
         ["engine (1 thread)", "s (median)", "min-max", "x real time", "vs PyTorch"], rows
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        long_file = Path(tmp) / "long.wav"
-        write_long_file(args.data, args.long_minutes, long_file)
-        child = subprocess.run(
-            [sys.executable, __file__, "--memory-child", "--long-file", str(long_file)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-    memory = json.loads(child.stdout.strip().splitlines()[-1])
+    memory = []
+    for rate in (16000, 44100):
+        with tempfile.TemporaryDirectory() as tmp:
+            long_file = Path(tmp) / "long.wav"
+            write_long_file(args.data, args.long_minutes, long_file, rate)
+            child = subprocess.run(
+                [sys.executable, __file__, "--memory-child", "--long-file", str(long_file)],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+        memory.append(json.loads(child.stdout.strip().splitlines()[-1]))
     body = (
         f"{len(clips)} clips ({', '.join(f'{s:g} s' for s in args.seconds)} of "
         f"{args.clips} LibriSpeech test readers; {audio_seconds:.0f} s of audio), each "
@@ -231,14 +242,18 @@ def main(argv=None):
         "the engine's (> 1: faster than PyTorch).\n\n"
         + speed
         + "\n\n"
-        + f"Peak memory, one {args.long_minutes:g}-minute file (16-bit WAV, "
-        f"{memory['file_mb']:.0f} MB; {memory['audio_mib']:.0f} MiB as float32) embedded by "
-        f"`SpeakerEncoder.embed_files` in windows of {memory['window_seconds']:g} s (the "
-        "preset's `max_batch_seconds`; mean of the window embeddings), one thread: peak RSS "
-        f"{memory['peak_mib']:.0f} MiB; "
-        f"{memory['after_import_mib']:.0f} MiB after importing TensorFlow, "
-        f"{memory['after_load_mib']:.0f} MiB after loading the model and a warm-up; "
-        f"{memory['seconds']:.0f} s." + "".join(f"\n\n{note}" for note in notes)
+        + "".join(
+            f"Peak memory, one {args.long_minutes:g}-minute file (16-bit WAV, "
+            f"{m['rate'] / 1000:g} kHz, {'mono' if m['channels'] == 1 else 'stereo'}, "
+            f"{m['file_mb']:.0f} MB; {m['audio_mib']:.0f} MiB as 16 kHz float32) embedded by "
+            f"`SpeakerEncoder.embed_files` in windows of {m['window_seconds']:g} s (the "
+            "preset's `max_batch_seconds`; mean of the window embeddings), one thread: peak "
+            f"RSS {m['peak_mib']:.0f} MiB; {m['after_import_mib']:.0f} MiB after importing "
+            f"TensorFlow, {m['after_load_mib']:.0f} MiB after loading the model and a "
+            f"warm-up; {m['seconds']:.0f} s.\n\n"
+            for m in memory
+        ).rstrip()
+        + "".join(f"\n\n{note}" for note in notes)
     )
     _common.finish(
         args, "campplus", "CAM++ preset: speed vs PyTorch, memory (`bench/bench_campplus.py`)",

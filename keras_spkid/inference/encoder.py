@@ -108,7 +108,7 @@ class SpeakerEncoder:
 
     def load(self, path) -> np.ndarray | BlockAudio:
         """An audio file as this encoder embeds it, checked as
-        :func:`~keras_spkid.audio.io.load_audio` checks it: a 16 kHz WAV or FLAC file
+        :func:`~keras_spkid.audio.io.load_audio` checks it: a WAV or FLAC file (any rate)
         longer than one input of the embedder as a
         :class:`~keras_spkid.audio.blocks.BlockAudio`, whose windows are read from disk as
         they are embedded (the same embedding without the whole waveform in memory: 110 MiB

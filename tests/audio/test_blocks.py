@@ -43,13 +43,34 @@ def test_blocks_are_the_samples_and_checks_of_the_whole_waveform(
     assert audio.clipped == np.count_nonzero(np.abs(x) >= 0.999)
 
 
-def test_short_resampled_and_compressed_files_are_read_whole(tmp_path, long_speech):
+@pytest.mark.parametrize("rate, channels", [(8000, "mono"), (44100, "two voices")])
+def test_files_at_other_rates_are_resampled_block_by_block_to_the_same_samples(
+    tmp_path, long_speech, rate, channels
+):
+    """A streaming resampler over the blocks gives the one-shot resampling of the whole
+    waveform, to the bit (samples, VAD levels, peak)."""
+    import soxr
+
+    x = soxr.resample(long_speech, SAMPLE_RATE, rate) if rate != 8000 else long_speech[::2]
+    samples = x + 0.002 if channels == "mono" else _stereo(x, channels)
+    path = tmp_path / f"long{rate}.{'wav' if channels == 'mono' else 'flac'}"
+    soundfile.write(path, samples, rate, subtype="PCM_24")
+    whole = load_audio(path)
+    audio = open_blocks(path, longer_than=SAMPLE_RATE)
+    assert audio is not None and audio.size == whole.size
+    edges = [0, 12_345, 300_001, 1_234_567, whole.size]  # not on block edges
+    read = np.concatenate([audio.read(a, b) for a, b in zip(edges, edges[1:])])
+    np.testing.assert_array_equal(read, whole)
+    np.testing.assert_array_equal(audio.frame_levels, frame_levels(whole))
+    assert audio.peak == np.abs(whole).max()
+    # one long file does not fit in a short "longer_than"; as long as it: read whole
+    assert open_blocks(path, longer_than=whole.size + 1) is None
+
+
+def test_short_and_compressed_files_are_read_whole(tmp_path, long_speech):
     wav = tmp_path / "long.wav"
     soundfile.write(wav, long_speech, SAMPLE_RATE)
     assert open_blocks(wav, longer_than=long_speech.size) is None  # not longer than that
-    rate8k = tmp_path / "long8k.wav"
-    soundfile.write(rate8k, long_speech[::2], 8000)
-    assert open_blocks(rate8k, longer_than=SAMPLE_RATE) is None  # resampled whole
     ogg = tmp_path / "long.ogg"
     soundfile.write(ogg, long_speech[: 20 * SAMPLE_RATE], SAMPLE_RATE)
     assert open_blocks(ogg, longer_than=SAMPLE_RATE) is None

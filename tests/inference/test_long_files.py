@@ -1,5 +1,5 @@
-"""A long 16 kHz file is embedded from windows read from disk: the embedding and the
-errors of the whole waveform, without holding the waveform."""
+"""A long file is embedded from windows read from disk: the embedding and the errors of
+the whole waveform, without holding the waveform."""
 
 from __future__ import annotations
 
@@ -40,16 +40,17 @@ def _whole(encoder, paths):
     return encoder.embedder(waves, paths)
 
 
-@pytest.mark.parametrize("channels", ["mono", "stereo"])
+@pytest.mark.parametrize("channels", ["mono", "stereo", "8 kHz"])
 def test_a_long_file_gets_the_embedding_of_its_whole_waveform(
     tmp_path, encoder, long_speech, channels
 ):
-    if channels == "mono":
-        samples, path = long_speech + 0.002, tmp_path / "long.wav"
-    else:
+    rate = 8000 if channels == "8 kHz" else SAMPLE_RATE
+    if channels == "stereo":
         samples = np.stack([0.8 * long_speech, 0.5 * np.roll(long_speech, 7 * SAMPLE_RATE)], 1)
         path = tmp_path / "long.flac"
-    soundfile.write(path, samples, SAMPLE_RATE, subtype="PCM_16")
+    else:  # the 8 kHz file is resampled to 16 kHz, block by block
+        samples, path = long_speech[:: SAMPLE_RATE // rate] + 0.002, tmp_path / "long.wav"
+    soundfile.write(path, samples, rate, subtype="PCM_16")
     short = tmp_path / "short.wav"
     soundfile.write(short, long_speech[: 3 * SAMPLE_RATE], SAMPLE_RATE, subtype="PCM_16")
     paths = [str(path), str(short)]
