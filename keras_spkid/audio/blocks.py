@@ -48,8 +48,8 @@ of the whole file (uncompressed PCM, and lossless FLAC)."""
 
 
 class BlockAudio:
-    """A long 16 kHz file, checked as :func:`~keras_spkid.audio.io.load_audio` checks it,
-    whose prepared samples are read from disk a window at a time (:func:`open_blocks`).
+    """A long file, checked as :func:`~keras_spkid.audio.io.load_audio` checks it, whose
+    prepared 16 kHz samples are read from disk a window at a time (:func:`open_blocks`).
 
     Attributes:
         path: the file.

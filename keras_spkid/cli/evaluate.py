@@ -717,8 +717,9 @@ def cmd_openset(args) -> int:
     return _done(write_report(args.out, "openset", markdown, data, openset_figure(curves)))
 
 
-def _speech_commands_parts(model, args, sets: dict, cohorts: list) -> Path:
-    """Add a Speech Commands folder's contributors to an open-set calibration.
+def _speech_commands_parts(model, catalogue, args, sets: dict, cohorts: list) -> Path:
+    """Add a Speech Commands folder's contributors (its ``catalogue``) to an open-set
+    calibration.
 
     Its contributors are dealt into thirds (:func:`~keras_spkid.data.speech_commands.
     calibration_part`): AS-Norm cohort voices (appended to ``cohorts``; they also fill
@@ -726,15 +727,12 @@ def _speech_commands_parts(model, args, sets: dict, cohorts: list) -> Path:
     held-out voices, whose embeddings are written for ``spkid eval openset --embeddings``.
     Returns the path of that held-out set.
     """
-    from keras_spkid.data.speech_commands import calibration_part, scan_speech_commands
+    from keras_spkid.data.speech_commands import calibration_part
     from keras_spkid.evaluation.embeddings import corpus_embeddings
     from keras_spkid.evaluation.openset_calibration import SpeakerSet, speaker_cohort
 
     data = corpus_embeddings(
-        model,
-        scan_speech_commands(args.speech_commands),
-        Path(args.out) / "embeddings",
-        progress=not args.quiet,
+        model, catalogue, Path(args.out) / "embeddings", progress=not args.quiet
     )
     part = np.array([calibration_part(s) for s in data.require_speakers()])
     cohort, dev = data.select(part == "cohort"), data.select(part == "dev")
@@ -767,6 +765,10 @@ def cmd_calibrate_openset(args) -> int:
         model_path = Path(model_path) / "model.keras"
     model = load_embedding_model(model_path)
     folder = model.path.parent
+    if args.speech_commands:  # a wrong folder is refused before minutes of embedding
+        from keras_spkid.data.speech_commands import scan_speech_commands
+
+        speech_commands = scan_speech_commands(args.speech_commands)
     sets, cohorts, pairs = {}, [], {}
     for corpus in args.corpora:
         dev = _split_embeddings(model, corpus, "dev", args.out, args.segment_seconds, args.quiet)
@@ -777,7 +779,7 @@ def cmd_calibrate_openset(args) -> int:
         cohorts.append(speaker_cohort(train.embeddings, train.speakers))
         pairs[corpus] = all_pair_trials(dev.embeddings, dev.speakers)
     if args.speech_commands:
-        held_out = _speech_commands_parts(model, args, sets, cohorts)
+        held_out = _speech_commands_parts(model, speech_commands, args, sets, cohorts)
     cohort = np.concatenate(cohorts)
     decision, report = calibrate_decision(
         sets,

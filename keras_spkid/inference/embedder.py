@@ -173,13 +173,6 @@ class Embedder:
         starts = crop_starts(num_samples, self.crop_samples, self.crops)
         return [(int(s), int(s) + self.crop_samples) for s in starts]
 
-    @property
-    def max_input(self) -> int:
-        """Samples of the longest clip embedded in one input: a longer clip is embedded
-        from windows or crops of it, so a file that long need not be held whole
-        (:func:`~keras_spkid.audio.blocks.open_blocks`)."""
-        return self.crop_samples if self.crops else max(self.min_length, self.max_window)
-
     def check(
         self, x: np.ndarray | BlockAudio, source="<waveform>", min_speech=MIN_SPEECH_SECONDS
     ) -> None:

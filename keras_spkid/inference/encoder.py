@@ -109,15 +109,17 @@ class SpeakerEncoder:
     def load(self, path) -> np.ndarray | BlockAudio:
         """An audio file as this encoder embeds it, checked as
         :func:`~keras_spkid.audio.io.load_audio` checks it: a WAV or FLAC file (any rate)
-        longer than one input of the embedder as a
-        :class:`~keras_spkid.audio.blocks.BlockAudio`, whose windows are read from disk as
-        they are embedded (the same embedding without the whole waveform in memory: 110 MiB
-        for 30 minutes); any other file decoded whole, ``[samples]`` float32.
+        longer than the audio of one model call (``max_batch_seconds``) as a
+        :class:`~keras_spkid.audio.blocks.BlockAudio`, whose windows or crops are read
+        from disk as they are embedded (the same embedding without the whole waveform in
+        memory: 110 MiB for 30 minutes); any other file decoded whole, ``[samples]``
+        float32 (it weighs no more than a call's inputs, and is read once instead of
+        once per pass, window and crop).
 
         Raises:
             AudioError: as :func:`~keras_spkid.audio.io.load_audio`.
         """
-        return open_blocks(path, longer_than=self.embedder.max_input) or load_audio(path)
+        return open_blocks(path, longer_than=self.embedder.max_batch_samples) or load_audio(path)
 
     def _clip(self, clip, source, query: bool = False) -> np.ndarray | BlockAudio:
         """A caller's clip (a file path or a 16 kHz ``[samples]`` array) as a checked

@@ -132,3 +132,16 @@ def test_calibrate_openset_on_speech_commands_contributors(wuw, tmp_path):
         + ["--enrolled", "5", "--clips", "1", "--episodes", "20", "--out", str(out), "--quiet"]
     )
     assert status == 0
+
+
+def test_a_missing_speech_commands_folder_is_refused_before_any_embedding(
+    shared_data, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    status = spkid(
+        ["eval", "calibrate-openset", "--model", "conv6", "--speech-commands"]
+        + [str(tmp_path / "nowhere"), "--out", str(out), "--quiet"]
+    )
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "nowhere: folder not found" in err, err
+    assert not out.exists()  # no corpus was embedded first

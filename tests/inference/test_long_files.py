@@ -96,11 +96,13 @@ def test_a_long_file_is_embedded_without_its_whole_waveform(tmp_path, encoder, l
 
 
 def test_extract_embeds_a_long_file_as_its_whole_waveform(tmp_path, preset, long_speech):
-    """extract_embeds.py reads a long file in blocks too (default 120 s windows)."""
+    """extract_embeds.py reads a long file in blocks too (over conv6's 240 s per model
+    call; default 120 s windows)."""
     from keras_spkid.inference.embedding_set import EmbeddingSet
     from keras_spkid.inference.extract import extract_embeddings
 
-    soundfile.write(tmp_path / "long.flac", long_speech, SAMPLE_RATE, subtype="PCM_16")
+    six_minutes = np.concatenate([long_speech, long_speech])
+    soundfile.write(tmp_path / "long.flac", six_minutes, SAMPLE_RATE, subtype="PCM_16")
     soundfile.write(tmp_path / "short.wav", long_speech[:48000], SAMPLE_RATE, subtype="PCM_16")
     names = ["long.flac", "short.wav"]
     encoder = keras_spkid.SpeakerEncoder(preset("conv6"))
