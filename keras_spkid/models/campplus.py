@@ -174,12 +174,7 @@ class CAMDenseLayer(keras.layers.Layer):
         y = ops.relu(_batchnorm(self.nonlinear1, inputs, training))
         y = tf.matmul(y, self.linear1.kernel)
         y = ops.relu(_batchnorm(self.nonlinear2, y, training))
-        if self.kernel == 1:
-            local = tf.matmul(y, self.linear_local.kernel)
-        else:
-            local = ops.conv(
-                y, self.linear_local.kernel, padding="same", dilation_rate=self.dilation
-            )
+        local = self._local(y, training)
         # the context is constant over each segment, and so is the mask: compute it per
         # segment ([B, T / 100, C]), then repeat it over the segment's frames
         context = self.context.per_segment(ops.cast(y, "float32"))
@@ -187,6 +182,25 @@ class CAMDenseLayer(keras.layers.Layer):
         mask = tf.matmul(ops.relu(hidden + self.cam_linear1.bias), self.cam_linear2.kernel)
         mask = self.context.to_frames(ops.sigmoid(mask + self.cam_linear2.bias), ops.shape(y)[1])
         return ops.concatenate([inputs, local * mask], axis=-1)
+
+    def _local(self, y, training):
+        """The local convolution, ``[B, T, bottleneck] -> [B, T, growth]``, zero-padded
+        symmetrically. At inference it is one ``Conv2D`` (dilated) over explicitly padded
+        frames: Keras's convolution adds about 40 graph ops per layer (a space-to-batch
+        convolution when dilated), and the smaller graph (8,055 ops instead of 10,191 for
+        the preset) takes 32 MiB less memory to trace and prepare. Training keeps Keras's
+        convolution, whose gradient every CPU kernel has (TensorFlow's own CPU kernels have
+        no dilated ``Conv2D`` gradient)."""
+        kernel = self.linear_local.kernel
+        if self.kernel == 1:
+            return tf.matmul(y, kernel)
+        if training:
+            return ops.conv(y, kernel, padding="same", dilation_rate=self.dilation)
+        pad = (self.kernel - 1) // 2 * self.dilation
+        padded = tf.expand_dims(tf.pad(y, [[0, 0], [pad, pad], [0, 0]]), 2)  # [B, T + 2 pad, 1, C]
+        kernel = tf.expand_dims(kernel, 1)  # [k, 1, C, growth]
+        local = tf.nn.conv2d(padded, kernel, 1, "VALID", dilations=(self.dilation, 1))
+        return tf.squeeze(local, 2)
 
     def compute_output_shape(self, input_shape):
         channels = None if input_shape[-1] is None else input_shape[-1] + self.growth
