@@ -88,11 +88,23 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 # ------------------------------------------------------------------ environment
 def cpu_model() -> str:
-    """CPU model name from ``/proc/cpuinfo`` (falls back to ``platform.processor()``)."""
+    """CPU model name from ``/proc/cpuinfo``, with its family, model and widest vector
+    extension (the model name alone, "AMD EPYC", hides machines whose ratios differ;
+    falls back to ``platform.processor()``)."""
     try:
+        fields = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+            if key.strip() == "flags":
+                break
+        flags = set(fields.get("flags", "").split())
+        vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+        if "model name" in fields:
+            return (
+                f"{fields['model name']} (family {fields.get('cpu family', '?')} model "
+                f"{fields.get('model', '?')}, {vector})"
+            )
     except OSError:
         pass
     return platform.processor() or "unknown"
