@@ -8,9 +8,13 @@ file (and line) and say what to do.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.util
 import logging
 import os
 import sys
+import tempfile
 
 
 class SpkidError(Exception):
@@ -48,13 +52,76 @@ class DataError(SpkidError):
     """A data set cannot serve what was asked of it (too few speakers, empty catalogue)."""
 
 
+START_UP_NOISE = (
+    "All log messages before absl::InitializeLog() is called",
+    "oneDNN custom operations are on",
+    "cpu_feature_guard",
+)
+"""Parts of the lines TensorFlow writes to stderr while it is imported, whatever
+``TF_CPP_MIN_LOG_LEVEL`` says: where oneDNN is on by default (CPUs with AVX-512 VNNI or
+BF16, AMX), its notice is logged through absl before absl is initialised, twice."""
+
+
 def quiet_tensorflow(verbose: bool = False) -> None:
     """Silence TensorFlow's C++ start-up lines (oneDNN, CPU features, ``E0000`` ones)
     unless ``verbose``; must run before TensorFlow is imported. An explicit
-    ``TF_CPP_MIN_LOG_LEVEL`` in the environment wins."""
+    ``TF_CPP_MIN_LOG_LEVEL`` in the environment wins. The lines that level does not
+    reach (:data:`START_UP_NOISE`) are dropped from stderr while ``tensorflow`` is
+    imported (:class:`QuietTensorFlowImport`); every other line written then is kept."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
     if not verbose:
         os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+        already = any(isinstance(f, QuietTensorFlowImport) for f in sys.meta_path)
+        if "tensorflow" not in sys.modules and not already:
+            sys.meta_path.insert(0, QuietTensorFlowImport())
+
+
+class QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Import hook: the first import of ``tensorflow`` runs with the process's stderr
+    (file descriptor 2, where C++ writes) captured, then writes back every captured line
+    but :data:`START_UP_NOISE`. Removes itself once used."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def quiet_exec_module(module):
+            with filtered_stderr(START_UP_NOISE):
+                exec_module(module)
+
+        spec.loader.exec_module = quiet_exec_module
+        return spec
+
+
+@contextlib.contextmanager
+def filtered_stderr(noise):
+    """Capture file descriptor 2 for the block; afterwards write back, to ``sys.stderr``,
+    every captured line that contains none of ``noise`` (exceptions still propagate)."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to capture
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines = capture.read().decode("utf-8", "replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if not any(n in line for n in noise))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
 
 
 def run_command(fn, *args, verbose: bool = False) -> int:

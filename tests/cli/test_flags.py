@@ -420,3 +420,25 @@ def test_output_in_a_missing_folder_is_created(shared_data, tmp_path, capsys):
             ["catalogue", "--manifest", str(manifest), "--output", str(tmp_path / "file" / "M.tsv")]
         )
     assert stop.value.code == 2 and "is a file" in capsys.readouterr().err
+
+
+def test_filtered_stderr_drops_only_tensorflow_start_up_noise(capfd):
+    """What C++ code writes to file descriptor 2 during TensorFlow's import: the start-up
+    notices go, anything else (a real warning, an import error's output) is written back."""
+    from keras_spkid.errors import START_UP_NOISE, filtered_stderr
+
+    notice = (
+        "I0000 00:00:1796208405.580607   12230 port.cc:153] oneDNN custom operations are "
+        "on. You may see slightly different numerical results.\n"
+    )
+    absl = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    )
+    with pytest.raises(RuntimeError, match="import failed"):
+        with filtered_stderr(START_UP_NOISE):
+            os.write(2, (absl + notice + "W0000 something real\n").encode())
+            print("python-level warning", file=sys.stderr)
+            raise RuntimeError("import failed")
+    err = capfd.readouterr().err
+    assert "something real" in err and "python-level warning" in err
+    assert "oneDNN" not in err and "absl::InitializeLog" not in err
