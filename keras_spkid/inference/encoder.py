@@ -37,7 +37,7 @@ from keras_spkid.audio.io import (
 )
 from keras_spkid.audio.vad import MIN_QUERY_SPEECH_SECONDS, MIN_SPEECH_SECONDS
 from keras_spkid.errors import AudioError
-from keras_spkid.inference.embedder import Embedder
+from keras_spkid.inference.embedder import Embedder, release_freed_memory
 from keras_spkid.inference.model_io import EmbeddingModel, load_embedding_model
 from keras_spkid.search.gallery import Gallery, Identification
 
@@ -119,7 +119,13 @@ class SpeakerEncoder:
         Raises:
             AudioError: as :func:`~keras_spkid.audio.io.load_audio`.
         """
-        return open_blocks(path, longer_than=self.embedder.max_batch_samples) or load_audio(path)
+        blocks = open_blocks(path, longer_than=self.embedder.max_batch_samples)
+        if blocks is None:
+            return load_audio(path)
+        # the check (and resampling) pass freed its blocks; glibc would keep their pages
+        # (about 20 MiB for a 44.1 kHz stereo file) under the windows' activations
+        release_freed_memory()
+        return blocks
 
     def _clip(self, clip, source, query: bool = False) -> np.ndarray | BlockAudio:
         """A caller's clip (a file path or a 16 kHz ``[samples]`` array) as a checked
