@@ -65,8 +65,14 @@ def test_loss_falls_and_tiny_set_is_overfit(tiny_corpus, cache_dir, tmp_path):
     )
     summary = train_protonet(config, verbose=False)
     assert summary["step"] == 60
-    # 3 training speakers: every episode is the same 3-way task; it must be learnt.
-    assert summary["last"]["accuracy"] == 1.0
+    # 3 training speakers: every episode is the same 3-way task; it must be learnt (chance:
+    # 33%). The mean over the last 10 steps (180 queries), not one step's 18, and a margin:
+    # float rounding differs with the CPU's vector extension, and so does the path (the
+    # last step was 100% right on two machine types, 94% on an Intel Xeon with AMX, where
+    # the last 10 steps gave 92% and a loss 10x under the first 10 steps').
+    first, last = summary["history"][0], summary["history"][-1]
+    assert last["accuracy"] >= 0.85, summary["history"]
+    assert last["loss"] < 0.25 * first["loss"], summary["history"]
     events = list((tmp_path / "run" / "tensorboard" / "train").glob("events.out.tfevents*"))
     assert events, "TensorBoard events were written"
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
