@@ -1,9 +1,12 @@
-"""Errors that users see as one clear line.
+"""Errors that users see as one clear line, and how a command runs.
 
 Every error raised for bad *input* (a missing file, corrupt audio, a malformed list
 line, impossible sampling settings) derives from :class:`SpkidError`. The CLI prints
 ``str(error)`` on one line and exits with status 2, so messages name the offending
-file (and line) and say what to do.
+file (and line) and say what to do. :func:`run_command` runs every command: it sets
+TensorFlow up before its import (quiet start-up, :func:`quiet_tensorflow`; the kernels
+that suit clips of many lengths, :func:`use_inference_kernels`), then turns a
+:class:`SpkidError` into that line and exit status.
 """
 
 from __future__ import annotations
