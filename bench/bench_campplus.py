@@ -121,9 +121,7 @@ def keras_child(args) -> None:
     encoder = SpeakerEncoder.from_preset(PRESET)
     times = time_engine(encoder.embed, clips, args.repeats)
     new = _common.timed(lambda: [encoder.embed(x) for x in np.load(new_path).values()])[0]
-    with open("/proc/self/status") as status:
-        rss = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
-    print(json.dumps({"times": times, "new": new, "rss_mib": rss}))
+    print(json.dumps({"times": times, "new": new, "rss_mib": proc_status_mib("VmRSS")}))
 
 
 def time_engine(embed, clips, repeats: int) -> list[float]:
@@ -170,17 +168,24 @@ def matmul_peak_gflops(repeats: int = 5, size: int = 2048) -> float:
     return 2 * size**3 / best / 1e9
 
 
+def proc_status_mib(field: str) -> float | None:
+    """A memory ``field`` of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in MiB, or
+    ``None`` where there is no such file."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory: ``VmHWM`` of ``/proc/self/status`` (reset by
     ``exec``), else ``ru_maxrss``, which on Linux keeps the parent's peak across
     ``fork`` + ``exec`` (it made an earlier run report the parent's 2 GB)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = proc_status_mib("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def memory_child(args) -> None:
@@ -324,7 +329,7 @@ def main(argv=None):
                 _common.fmt(result["new"]),
                 _common.fmt(new_seconds / result["new"]),
                 "-" if new_ratio is None else f"{new_ratio:.2f}x",
-                f"{result['rss_mib']:.0f}" if "rss_mib" in result else "-",
+                f"{result['rss_mib']:.0f}" if result.get("rss_mib") is not None else "-",
             ]
         )
     speed = _common.table(
